@@ -1,0 +1,55 @@
+// swift-tools-version: 6.2
+// The mirrored hummingbird, async-http-client and swift-prometheus declare 6.2, so this package does too.
+
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "nostr-signer",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "signer", targets: ["Signer"]),
+        .library(name: "NostrCrypto", targets: ["NostrCrypto"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // libsecp256k1 from the distribution (Debian: libsecp256k1-dev 0.2.0 or later, with schnorrsig, extrakeys, ecdh).
+        .systemLibrary(
+            name: "CSecp256k1",
+            pkgConfig: "libsecp256k1",
+            providers: [.apt(["libsecp256k1-dev"])]
+        ),
+        // The folder is Sources/Crypto; the module cannot be called Crypto because swift-crypto owns that name.
+        .target(
+            name: "NostrCrypto",
+            dependencies: [
+                "CSecp256k1",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ],
+            path: "Sources/Crypto",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "Signer",
+            dependencies: [
+                "NostrCrypto",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "NostrCryptoTests",
+            dependencies: ["NostrCrypto"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs the Debian/Ubuntu packages the build and the test tiers need, skipping those already present.
+# Runs as root, or through sudo when it is available. Safe to run repeatedly.
+set -euo pipefail
+
+# What each package is for:
+#   libsecp256k1-dev  BIP-340 signing, verification and ECDH (CSecp256k1 system-library target)
+#   pkg-config        lets SwiftPM find libsecp256k1's flags
+#   python3-venv      the interop tier's virtual environment (.venv)
+#   gcc               builds the plain-C libsecp256k1 benchmark in tools/bench/
+packages=(libsecp256k1-dev pkg-config python3-venv gcc)
+
+missing=()
+for package in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$package")
+    fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+
+if [ "$(id -u)" -eq 0 ]; then
+    as_root=()
+elif command -v sudo >/dev/null 2>&1; then
+    as_root=(sudo)
+else
+    echo "install-system-deps: missing packages (${missing[*]}) and neither root nor sudo is available" >&2
+    exit 1
+fi
+
+echo "install-system-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${as_root[@]}" apt-get update -qq
+"${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
