@@ -149,6 +149,35 @@ struct CryptoCommand: AsyncParsableCommand {
         var peer: String
     }
 
+    /// What the four cipher commands share: load the key pair, read stdin, run one operation, map its error.
+    enum CipherDirection {
+        /// Plaintext in byte for byte; the payload out on one line.
+        case encrypt
+        /// A payload in (surrounding whitespace ignored); the plaintext out exactly, with no added newline.
+        case decrypt
+
+        func run(
+            secret: SecretOptions,
+            peer: PeerOptions,
+            _ operation: (_ input: String, _ key: SecretKey, _ peer: PublicKey) throws -> String
+        ) throws {
+            let key = try CommandLineIO.loadSecretKey(secretFile: secret.secretFile)
+            let peerKey = try CommandLineIO.parsePublicKey(peer.peer, name: "--peer")
+            let input = self == .encrypt ? try CommandLineIO.readStandardInputText() : try CommandLineIO.readStandardInputToken()
+            let output: String
+            do {
+                output = try operation(input, key, peerKey)
+            } catch let error as NostrCryptoError {
+                throw CommandLineError("cannot \(self == .encrypt ? "encrypt" : "decrypt"): \(error)")
+            }
+            if self == .encrypt {
+                CommandLineIO.writeLine(output)
+            } else {
+                CommandLineIO.write(output)
+            }
+        }
+    }
+
     struct NIP44Command: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "nip44",
@@ -162,14 +191,8 @@ struct CryptoCommand: AsyncParsableCommand {
             @OptionGroup var peer: PeerOptions
 
             func run() throws {
-                let key = try CommandLineIO.loadSecretKey(secretFile: self.secret.secretFile)
-                let peer = try CommandLineIO.parsePublicKey(self.peer.peer, name: "--peer")
-                let plaintext = try CommandLineIO.readStandardInputText()
-                do {
-                    let conversationKey = try NIP44ConversationKey(secretKey: key, publicKey: peer)
-                    CommandLineIO.writeLine(try NIP44.encrypt(plaintext, conversationKey: conversationKey))
-                } catch let error as NostrCryptoError {
-                    throw CommandLineError("cannot encrypt: \(error)")
+                try CipherDirection.encrypt.run(secret: self.secret, peer: self.peer) { plaintext, key, peer in
+                    try NIP44.encrypt(plaintext, conversationKey: NIP44ConversationKey(secretKey: key, publicKey: peer))
                 }
             }
         }
@@ -180,14 +203,8 @@ struct CryptoCommand: AsyncParsableCommand {
             @OptionGroup var peer: PeerOptions
 
             func run() throws {
-                let key = try CommandLineIO.loadSecretKey(secretFile: self.secret.secretFile)
-                let peer = try CommandLineIO.parsePublicKey(self.peer.peer, name: "--peer")
-                let payload = try CommandLineIO.readStandardInputToken()
-                do {
-                    let conversationKey = try NIP44ConversationKey(secretKey: key, publicKey: peer)
-                    CommandLineIO.write(try NIP44.decrypt(payload, conversationKey: conversationKey))
-                } catch let error as NostrCryptoError {
-                    throw CommandLineError("cannot decrypt: \(error)")
+                try CipherDirection.decrypt.run(secret: self.secret, peer: self.peer) { payload, key, peer in
+                    try NIP44.decrypt(payload, conversationKey: NIP44ConversationKey(secretKey: key, publicKey: peer))
                 }
             }
         }
@@ -206,13 +223,8 @@ struct CryptoCommand: AsyncParsableCommand {
             @OptionGroup var peer: PeerOptions
 
             func run() throws {
-                let key = try CommandLineIO.loadSecretKey(secretFile: self.secret.secretFile)
-                let peer = try CommandLineIO.parsePublicKey(self.peer.peer, name: "--peer")
-                let plaintext = try CommandLineIO.readStandardInputText()
-                do {
-                    CommandLineIO.writeLine(try NIP04.encrypt(plaintext, secretKey: key, publicKey: peer))
-                } catch let error as NostrCryptoError {
-                    throw CommandLineError("cannot encrypt: \(error)")
+                try CipherDirection.encrypt.run(secret: self.secret, peer: self.peer) { plaintext, key, peer in
+                    try NIP04.encrypt(plaintext, secretKey: key, publicKey: peer)
                 }
             }
         }
@@ -223,13 +235,8 @@ struct CryptoCommand: AsyncParsableCommand {
             @OptionGroup var peer: PeerOptions
 
             func run() throws {
-                let key = try CommandLineIO.loadSecretKey(secretFile: self.secret.secretFile)
-                let peer = try CommandLineIO.parsePublicKey(self.peer.peer, name: "--peer")
-                let payload = try CommandLineIO.readStandardInputToken()
-                do {
-                    CommandLineIO.write(try NIP04.decrypt(payload, secretKey: key, publicKey: peer))
-                } catch let error as NostrCryptoError {
-                    throw CommandLineError("cannot decrypt: \(error)")
+                try CipherDirection.decrypt.run(secret: self.secret, peer: self.peer) { payload, key, peer in
+                    try NIP04.decrypt(payload, secretKey: key, publicKey: peer)
                 }
             }
         }

@@ -1,0 +1,65 @@
+# Nostr Signer: one-command set-up on a fresh Debian/Ubuntu machine.
+#   make run    install what is missing, build, start the signer
+#   make test   install what is missing, build, run every test tier
+#   make bench  release build, then the micro-benchmarks (figures for docs/performance.md)
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Swift lives in /opt/swift on our machines; use it when it is not already on PATH.
+ifeq ($(shell command -v swift 2>/dev/null),)
+  ifneq ($(wildcard /opt/swift/usr/bin/swift),)
+    export PATH := /opt/swift/usr/bin:$(PATH)
+  endif
+endif
+
+SWIFT_BUILD_FLAGS ?=
+SIGNER_DEBUG := .build/debug/signer
+SIGNER_RELEASE := .build/release/signer
+
+.PHONY: help deps venv build build-release run test test-swift test-interop bench bench-crypto clean
+
+help:
+	@echo "make run     install missing packages, build, start the signer"
+	@echo "make test    install missing packages and the Python peers, build, run every test tier"
+	@echo "make bench   release build and micro-benchmarks"
+
+deps:
+	@bash tools/install-system-deps.sh
+
+venv: deps
+	@bash tools/setup-venv.sh
+
+build: deps
+	swift build $(SWIFT_BUILD_FLAGS)
+
+build-release: deps
+	swift build -c release --product signer $(SWIFT_BUILD_FLAGS)
+
+# The daemon (`signer serve`) arrives with its own issue; until then `make run` builds and shows what the binary does.
+run: build
+	@if $(SIGNER_DEBUG) serve --help >/dev/null 2>&1; then \
+		exec $(SIGNER_DEBUG) serve; \
+	else \
+		echo "signer serve is not implemented yet; the binary offers these commands today:"; \
+		$(SIGNER_DEBUG) --help; \
+	fi
+
+test: venv
+	swift build --build-tests $(SWIFT_BUILD_FLAGS)
+	$(MAKE) --no-print-directory test-swift test-interop
+
+test-swift:
+	swift test --skip-build
+
+test-interop:
+	SIGNER_BIN=$(SIGNER_DEBUG) .venv/bin/python -m pytest -q Tests/interop
+
+bench: bench-crypto
+
+# One core, as the figures in docs/performance.md are per core.
+bench-crypto: build-release
+	taskset -c 0 $(SIGNER_RELEASE) bench crypto --iterations 20000
+
+clean:
+	rm -rf .build .venv
