@@ -15,10 +15,14 @@ let package = Package(
     products: [
         .executable(name: "signer", targets: ["Signer"]),
         .library(name: "NostrCrypto", targets: ["NostrCrypto"]),
+        .library(name: "Custody", targets: ["Custody"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/vapor/sqlite-nio", from: "1.13.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
     ],
     targets: [
         // libsecp256k1 from the distribution (Debian: libsecp256k1-dev 0.2.0 or later, with schnorrsig, extrakeys, ecdh).
@@ -38,10 +42,23 @@ let package = Package(
             path: "Sources/Crypto",
             swiftSettings: swiftSettings
         ),
+        // Who owns which key and who may use it: envelope encryption, KEK backends, stores, policies, audit, cache.
+        .target(
+            name: "Custody",
+            dependencies: [
+                "NostrCrypto",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "Signer",
             dependencies: [
                 "NostrCrypto",
+                "Custody",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -49,6 +66,11 @@ let package = Package(
         .testTarget(
             name: "NostrCryptoTests",
             dependencies: ["NostrCrypto"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CustodyTests",
+            dependencies: ["Custody", "NostrCrypto"],
             swiftSettings: swiftSettings
         ),
     ]
