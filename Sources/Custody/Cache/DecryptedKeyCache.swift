@@ -1,0 +1,218 @@
+import CoreMetrics
+import NostrCrypto
+import Synchronization
+
+/// What the signing paths need for one authorization, decrypted once: the record, the user's key, the bunker key.
+public struct UnlockedAuthorization: Sendable {
+    public let authorization: AuthorizationRecord
+    public let userKey: SecretKey
+    public let bunkerKey: SecretKey
+
+    public init(authorization: AuthorizationRecord, userKey: SecretKey, bunkerKey: SecretKey) {
+        self.authorization = authorization
+        self.userKey = userKey
+        self.bunkerKey = bunkerKey
+    }
+}
+
+/// Bounds of the decrypted-key cache.
+public struct DecryptedKeyCacheConfiguration: Sendable, Hashable {
+    /// The most unlocked authorizations held at once; the least recently used goes first.
+    public var maximumEntries: Int
+    /// An entry unused this long is dropped (and its keys wiped).
+    public var idleTimeout: Duration
+    /// The most remembered misses (lookups that found no usable authorization).
+    public var maximumNegativeEntries: Int
+    /// How long a miss is remembered. Short, because a new authorization also clears its own negative entry.
+    public var negativeTimeToLive: Duration
+
+    public init(
+        maximumEntries: Int = 100_000,
+        idleTimeout: Duration = .seconds(3600),
+        maximumNegativeEntries: Int = 100_000,
+        negativeTimeToLive: Duration = .seconds(30)
+    ) {
+        precondition(maximumEntries > 0 && maximumNegativeEntries > 0, "cache bounds must be positive")
+        self.maximumEntries = maximumEntries
+        self.idleTimeout = idleTimeout
+        self.maximumNegativeEntries = maximumNegativeEntries
+        self.negativeTimeToLive = negativeTimeToLive
+    }
+}
+
+/// Decrypted keys, bounded in entries and idle time, so a request for a warm authorization costs a dictionary lookup
+/// rather than a store read and a KEK unwrap.
+///
+/// - Lookups are by a caller-chosen key (`bunker:<pubkey>` for NIP-46, `token:<hash>` for HTTP); several lookup keys
+///   may lead to one authorization, and ``invalidate(authorizationID:belowRevision:)`` drops all of them.
+/// - Concurrent misses for one lookup key share one load (single flight).
+/// - A load that finds nothing is remembered briefly (negative cache), so floods of requests for unknown bunkers do
+///   not reach the store.
+/// - Evicted values are released at once; the `SecretKey` storage wipes itself when the last reference (an eviction,
+///   or a request still signing with it) goes away.
+/// - Loads that were in flight when an invalidation happened are returned to their callers but not cached, so a
+///   revocation can never be undone by a load that read the row just before it.
+public final class DecryptedKeyCache: Sendable {
+    private struct State {
+        var entries = LRUTable<UnlockedAuthorization>()
+        var negative = LRUTable<Void>()
+        var lookupKeysByAuthorization: [String: Set<String>] = [:]
+        var inFlight: [String: Task<UnlockedAuthorization?, any Error>] = [:]
+        var invalidations: UInt64 = 0
+    }
+
+    /// Why an entry left the cache; the `reason` label of the eviction counter.
+    enum EvictionReason: String {
+        case capacity
+        case idle
+        case invalidated
+    }
+
+    private let configuration: DecryptedKeyCacheConfiguration
+    private let now: @Sendable () -> ContinuousClock.Instant
+    private let state = Mutex(State())
+
+    private let hits: Counter
+    private let misses: Counter
+    private let negativeHits: Counter
+    private let evictionCounters: [String: Counter]
+    private let size: Gauge
+
+    public init(
+        configuration: DecryptedKeyCacheConfiguration = .init(),
+        now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now },
+        metricsFactory: any MetricsFactory = MetricsSystem.factory
+    ) {
+        self.configuration = configuration
+        self.now = now
+        self.hits = Counter(label: "signer_key_cache_hits_total", factory: metricsFactory)
+        self.misses = Counter(label: "signer_key_cache_misses_total", factory: metricsFactory)
+        self.negativeHits = Counter(label: "signer_key_cache_negative_hits_total", factory: metricsFactory)
+        var evictions: [String: Counter] = [:]
+        for reason in [EvictionReason.capacity, .idle, .invalidated] {
+            evictions[reason.rawValue] = Counter(label: "signer_key_cache_evictions_total", dimensions: [("reason", reason.rawValue)], factory: metricsFactory)
+        }
+        self.evictionCounters = evictions
+        self.size = Gauge(label: "signer_key_cache_entries", factory: metricsFactory)
+    }
+
+    /// The number of unlocked authorizations held.
+    public var count: Int { self.state.withLock { $0.entries.count } }
+
+    /// The cached value for `lookupKey`, or the result of `load` (shared with concurrent callers for the same key).
+    /// `load` returns `nil` when there is no usable authorization; that answer is remembered for the negative TTL.
+    public func value(
+        for lookupKey: String,
+        load: @escaping @Sendable () async throws -> UnlockedAuthorization?
+    ) async throws -> UnlockedAuthorization? {
+        enum Lookup {
+            case hit(UnlockedAuthorization)
+            case knownMissing
+            case wait(Task<UnlockedAuthorization?, any Error>, loader: Bool, invalidationsAtStart: UInt64)
+        }
+        let instant = self.now()
+        let lookup: Lookup = self.state.withLock { state in
+            if let (value, lastUsed) = state.entries.peek(lookupKey) {
+                if lastUsed.duration(to: instant) < self.configuration.idleTimeout {
+                    _ = state.entries.touch(lookupKey, now: instant)
+                    return .hit(value)
+                }
+                self.remove(lookupKey, authorizationID: value.authorization.id, from: &state, reason: .idle)
+            }
+            if let (_, storedAt) = state.negative.peek(lookupKey) {
+                if storedAt.duration(to: instant) < self.configuration.negativeTimeToLive {
+                    return .knownMissing
+                }
+                state.negative.remove(lookupKey)
+            }
+            if let task = state.inFlight[lookupKey] {
+                return .wait(task, loader: false, invalidationsAtStart: state.invalidations)
+            }
+            let task = Task { try await load() }
+            state.inFlight[lookupKey] = task
+            return .wait(task, loader: true, invalidationsAtStart: state.invalidations)
+        }
+
+        switch lookup {
+        case .hit(let value):
+            self.hits.increment()
+            return value
+        case .knownMissing:
+            self.negativeHits.increment()
+            return nil
+        case .wait(let task, let loader, let invalidationsAtStart):
+            if !loader { return try await task.value }
+            self.misses.increment()
+            let result: Result<UnlockedAuthorization?, any Error> = await task.result
+            self.state.withLock { state in
+                state.inFlight[lookupKey] = nil
+                guard case .success(let loaded) = result, state.invalidations == invalidationsAtStart else { return }
+                let stored = self.now()
+                if let loaded {
+                    self.insert(loaded, for: lookupKey, into: &state, now: stored)
+                } else {
+                    if state.negative.count >= self.configuration.maximumNegativeEntries, let oldest = state.negative.oldestEntry {
+                        state.negative.remove(oldest.key)
+                    }
+                    state.negative.insert(lookupKey, (), now: stored)
+                }
+            }
+            return try result.get()
+        }
+    }
+
+    /// Drops every entry of `authorizationID` whose revision is below `revision` (all of them when `revision` is
+    /// `nil`). Revocation, pinning and logout call this, locally and through the cluster broadcast.
+    public func invalidate(authorizationID: String, belowRevision revision: Int64? = nil) {
+        self.state.withLock { state in
+            state.invalidations &+= 1
+            for lookupKey in state.lookupKeysByAuthorization[authorizationID] ?? [] {
+                guard let (value, _) = state.entries.peek(lookupKey) else { continue }
+                if let revision, value.authorization.revision >= revision { continue }
+                self.remove(lookupKey, authorizationID: authorizationID, from: &state, reason: .invalidated)
+            }
+        }
+    }
+
+    /// Forgets a remembered miss, for a bunker key or token that has just been created.
+    public func forgetMiss(for lookupKey: String) {
+        _ = self.state.withLock { $0.negative.remove(lookupKey) }
+    }
+
+    /// Drops entries idle for longer than the configured timeout. A periodic task calls this.
+    public func evictIdle() {
+        let instant = self.now()
+        self.state.withLock { state in
+            while let oldest = state.entries.oldestEntry, oldest.lastUsed.duration(to: instant) >= self.configuration.idleTimeout,
+                let (value, _) = state.entries.peek(oldest.key)
+            {
+                self.remove(oldest.key, authorizationID: value.authorization.id, from: &state, reason: .idle)
+            }
+            while let oldest = state.negative.oldestEntry, oldest.lastUsed.duration(to: instant) >= self.configuration.negativeTimeToLive {
+                state.negative.remove(oldest.key)
+            }
+        }
+    }
+
+    private func insert(_ value: UnlockedAuthorization, for lookupKey: String, into state: inout State, now: ContinuousClock.Instant) {
+        if state.entries.peek(lookupKey) == nil, state.entries.count >= self.configuration.maximumEntries,
+            let oldest = state.entries.oldestEntry, let (evicted, _) = state.entries.peek(oldest.key)
+        {
+            self.remove(oldest.key, authorizationID: evicted.authorization.id, from: &state, reason: .capacity)
+        }
+        state.entries.insert(lookupKey, value, now: now)
+        state.lookupKeysByAuthorization[value.authorization.id, default: []].insert(lookupKey)
+        state.negative.remove(lookupKey)
+        self.size.record(state.entries.count)
+    }
+
+    private func remove(_ lookupKey: String, authorizationID: String, from state: inout State, reason: EvictionReason) {
+        state.entries.remove(lookupKey)
+        state.lookupKeysByAuthorization[authorizationID]?.remove(lookupKey)
+        if state.lookupKeysByAuthorization[authorizationID]?.isEmpty == true {
+            state.lookupKeysByAuthorization[authorizationID] = nil
+        }
+        self.evictionCounters[reason.rawValue]?.increment()
+        self.size.record(state.entries.count)
+    }
+}
