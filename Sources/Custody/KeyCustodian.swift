@@ -1,0 +1,159 @@
+import Crypto
+import Foundation
+import NostrCrypto
+
+/// A new authorization as its creator sees it once: the connect secret and the access token exist in the clear only
+/// in this value; the store keeps their SHA-256.
+public struct NewAuthorization: Sendable {
+    public let record: AuthorizationRecord
+    public let connectSecret: String
+    public let accessToken: String
+}
+
+/// The operations both request paths and the admin API perform on custody, in one place: keys are sealed before
+/// they are stored, secrets and tokens are hashed, unlocking goes through the cache, and every change that an
+/// unlocked copy could outlive invalidates it.
+public final class KeyCustodian: Sendable {
+    public let store: any CustodyStore
+    public let keks: KEKRing
+    public let cache: DecryptedKeyCache
+    private let clock: @Sendable () -> Int64
+
+    /// Access tokens carry a fixed prefix so secret scanners can recognise a leaked one.
+    public static let accessTokenPrefix = "nsat_"
+
+    public init(
+        store: any CustodyStore,
+        keks: KEKRing,
+        cache: DecryptedKeyCache,
+        clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
+    ) {
+        self.store = store
+        self.keks = keks
+        self.cache = cache
+        self.clock = clock
+    }
+
+    // MARK: Keys
+
+    /// Seals and stores a key: `importing` an existing secret, or a new one from the CSPRNG.
+    public func createKey(label: String, importing secret: SecretKey? = nil) async throws -> KeyRecord {
+        let secret = secret ?? SecretKey.generate()
+        let id = Self.newID()
+        let sealed = try await Envelope.seal(secret, binding: SecretBinding(purpose: .userKey, rowID: id, publicKey: secret.publicKey), kek: self.keks.current)
+        let record = KeyRecord(id: id, publicKey: secret.publicKey, sealedSecret: sealed, label: label, createdAt: self.clock())
+        try await self.store.insertKey(record)
+        return record
+    }
+
+    /// Crypto-shreds a key and revokes its authorizations, dropping every unlocked copy.
+    public func deleteKey(id: String) async throws {
+        let authorizations = try await self.store.authorizations(keyID: id)
+        guard try await self.store.deleteKey(id: id, at: self.clock()) else {
+            throw CustodyError(.notFound, "key \(id) does not exist or is already deleted")
+        }
+        for authorization in authorizations {
+            self.cache.invalidate(authorizationID: authorization.id)
+        }
+    }
+
+    // MARK: Authorizations
+
+    /// Creates an authorization with its own random bunker key, a single-use connect secret and an access token.
+    /// - Parameter policy: the policy as JSON (a built-in name as a JSON string, or a custom policy object), already
+    ///   validated by the caller.
+    public func createAuthorization(
+        keyID: String, name: String, policy: String, relays: [String], expiresAt: Int64? = nil, maxUses: Int64? = nil
+    ) async throws -> NewAuthorization {
+        guard let key = try await self.store.key(id: keyID), key.deletedAt == nil else {
+            throw CustodyError(.notFound, "key \(keyID) does not exist")
+        }
+        if let maxUses, maxUses <= 0 { throw CustodyError(.invalidInput, "max_uses must be positive") }
+        let bunker = SecretKey.generate()
+        let id = Self.newID()
+        let sealed = try await Envelope.seal(bunker, binding: SecretBinding(purpose: .bunkerKey, rowID: id, publicKey: bunker.publicKey), kek: self.keks.current)
+        let connectSecret = Hex.encode(SystemRandom.bytes(count: 32))
+        let accessToken = Self.accessTokenPrefix + Hex.encode(SystemRandom.bytes(count: 32))
+        let record = AuthorizationRecord(
+            id: id, keyID: key.id, name: name, bunkerPublicKey: bunker.publicKey, bunkerSealedSecret: sealed,
+            secretHash: Self.hash(connectSecret), clientPublicKey: nil, policy: policy, relays: relays, expiresAt: expiresAt,
+            maxUses: maxUses, uses: 0, accessTokenHash: Self.hash(accessToken), createdAt: self.clock(), revokedAt: nil, revision: 1
+        )
+        try await self.store.insertAuthorization(record)
+        self.cache.forgetMiss(for: Self.bunkerLookup(bunker.publicKey))
+        self.cache.forgetMiss(for: Self.tokenLookup(accessToken))
+        return NewAuthorization(record: record, connectSecret: connectSecret, accessToken: accessToken)
+    }
+
+    /// Revokes at once: the store first, then every unlocked copy in this process.
+    public func revokeAuthorization(id: String) async throws {
+        guard try await self.store.revokeAuthorization(id: id, at: self.clock()) else {
+            throw CustodyError(.notFound, "authorization \(id) does not exist or is already revoked")
+        }
+        self.cache.invalidate(authorizationID: id)
+    }
+
+    /// NIP-46 `connect`: pins `client` if `secret` is the authorization's unused connect secret.
+    public func connect(bunkerPublicKey: PublicKey, client: PublicKey, secret: String) async throws -> PinOutcome {
+        guard let authorization = try await self.store.authorization(bunkerPublicKey: bunkerPublicKey.hex) else { return .refused }
+        let outcome = try await self.store.pinClient(
+            authorizationID: authorization.id, clientPublicKey: client.hex, secretHash: Self.hash(secret), now: self.clock()
+        )
+        if case .pinned(let revision) = outcome {
+            self.cache.invalidate(authorizationID: authorization.id, belowRevision: revision)
+        }
+        return outcome
+    }
+
+    /// NIP-46 `logout`: forgets the pinned client.
+    public func logout(authorizationID: String, client: PublicKey) async throws -> Bool {
+        let forgotten = try await self.store.unpinClient(authorizationID: authorizationID, clientPublicKey: client.hex)
+        if forgotten { self.cache.invalidate(authorizationID: authorizationID) }
+        return forgotten
+    }
+
+    // MARK: Unlocking
+
+    /// The unlocked authorization behind a bunker public key, or `nil` if there is none that is usable now.
+    public func unlock(bunkerPublicKey: PublicKey) async throws -> UnlockedAuthorization? {
+        let unlocked = try await self.cache.value(for: Self.bunkerLookup(bunkerPublicKey)) { [store, keks] in
+            guard let authorization = try await store.authorization(bunkerPublicKey: bunkerPublicKey.hex) else { return nil }
+            return try await Self.unlock(authorization, store: store, keks: keks)
+        }
+        return unlocked.flatMap { $0.authorization.isUsable(now: self.clock()) ? $0 : nil }
+    }
+
+    /// The unlocked authorization an HTTP access token belongs to, or `nil` (unknown, revoked, expired, exhausted).
+    public func unlock(accessToken: String) async throws -> UnlockedAuthorization? {
+        let hash = Self.hash(accessToken)
+        let unlocked = try await self.cache.value(for: Self.tokenLookup(accessToken)) { [store, keks] in
+            guard let authorization = try await store.authorization(accessTokenHash: hash) else { return nil }
+            return try await Self.unlock(authorization, store: store, keks: keks)
+        }
+        // The lookup found the row by hash; compare again in constant time before trusting it.
+        guard let unlocked, ConstantTime.equals(unlocked.authorization.accessTokenHash, hash) else { return nil }
+        return unlocked.authorization.isUsable(now: self.clock()) ? unlocked : nil
+    }
+
+    private static func unlock(_ authorization: AuthorizationRecord, store: any CustodyStore, keks: KEKRing) async throws -> UnlockedAuthorization? {
+        guard authorization.revokedAt == nil, let bunkerSealed = authorization.bunkerSealedSecret,
+            let key = try await store.key(id: authorization.keyID), let keySealed = key.sealedSecret
+        else { return nil }
+        async let userKey = Envelope.open(keySealed, binding: key.binding, keks: keks)
+        async let bunkerKey = Envelope.open(bunkerSealed, binding: authorization.bunkerBinding, keks: keks)
+        return UnlockedAuthorization(authorization: authorization, userKey: try await userKey, bunkerKey: try await bunkerKey)
+    }
+
+    // MARK: Helpers
+
+    static func hash(_ secret: String) -> [UInt8] {
+        Array(SHA256.hash(data: Array(secret.utf8)))
+    }
+
+    static func bunkerLookup(_ key: PublicKey) -> String { "bunker:" + key.hex }
+
+    /// Tokens are looked up by their hash so the cache never holds a token in the clear.
+    static func tokenLookup(_ token: String) -> String { "token:" + Hex.encode(Self.hash(token)) }
+
+    static func newID() -> String { UUID().uuidString.lowercased() }
+}
