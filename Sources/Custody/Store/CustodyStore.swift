@@ -52,6 +52,8 @@ public protocol CustodyStore: Sendable {
     func metadata(name: String) async throws -> [UInt8]?
     /// Sets a value unless one exists; returns whether it was set.
     func insertMetadata(name: String, value: [UInt8]) async throws -> Bool
+    /// Replaces a value only if it still equals `expected` (compare-and-swap); returns whether it was replaced.
+    func replaceMetadata(name: String, expected: [UInt8], with value: [UInt8]) async throws -> Bool
 
     func close() async throws
 }

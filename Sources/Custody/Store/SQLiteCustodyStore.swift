@@ -412,6 +412,15 @@ public final class SQLiteCustodyStore: CustodyStore {
         }
     }
 
+    public func replaceMetadata(name: String, expected: [UInt8], with value: [UInt8]) async throws -> Bool {
+        try await self.serial {
+            !(try await self.run(
+                "UPDATE custody_metadata SET value = ? WHERE name = ? AND value = ? RETURNING name",
+                [.blob(value), .text(name), .blob(expected)]
+            )).isEmpty
+        }
+    }
+
     // MARK: Row decoding
 
     private static func keyRecord(_ row: SQLiteRow) throws -> KeyRecord {
