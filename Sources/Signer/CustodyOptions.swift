@@ -1,0 +1,83 @@
+import ArgumentParser
+import Custody
+import Foundation
+
+/// Where custody state lives, for the commands that open it directly (`signer migrate`, `signer kek rotate`).
+/// Each option falls back to its `SIGNER_*` environment variable, then to the embedded default.
+///
+/// Keys: `SIGNER_DATA_DIR` (default `./signer-data`), `SIGNER_DATABASE_URL` (default: `<data dir>/signer.sqlite`),
+/// `SIGNER_KMS` (`file`, the default), `SIGNER_KEK_PATH` (default `<data dir>/kek`).
+struct CustodyOptions: ParsableArguments {
+    @Option(help: "Data directory (env SIGNER_DATA_DIR, default ./signer-data).")
+    var dataDir: String?
+
+    @Option(help: "Database: a SQLite file path or sqlite:PATH (env SIGNER_DATABASE_URL, default <data dir>/signer.sqlite).")
+    var databaseURL: String?
+
+    @Option(help: "KEK backend: file (env SIGNER_KMS, default file).")
+    var kms: String?
+
+    @Option(help: "KEK file for the file backend (env SIGNER_KEK_PATH, default <data dir>/kek).")
+    var kekPath: String?
+
+    private var environment: [String: String] { ProcessInfo.processInfo.environment }
+
+    var resolvedDataDirectory: String { self.dataDir ?? self.environment["SIGNER_DATA_DIR"] ?? "./signer-data" }
+    var resolvedKEKPath: String { self.kekPath ?? self.environment["SIGNER_KEK_PATH"] ?? self.resolvedDataDirectory + "/kek" }
+
+    var resolvedKMS: KEKBackendKind {
+        get throws {
+            let name = self.kms ?? self.environment["SIGNER_KMS"] ?? "file"
+            guard let kind = KEKBackendKind.allCases.first(where: { $0.name == name }) else {
+                throw CommandLineError("SIGNER_KMS: unknown KEK backend \"\(name)\" (expected file or aws-kms)")
+            }
+            guard kind == .file else {
+                throw CommandLineError("SIGNER_KMS: the aws-kms backend is not available in this build yet")
+            }
+            return kind
+        }
+    }
+
+    /// Opens the store, creating the data directory (mode 0700) when the default SQLite location is used.
+    func openStore() async throws -> any CustodyStore {
+        let url = self.databaseURL ?? self.environment["SIGNER_DATABASE_URL"]
+        if let url, url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
+            throw CommandLineError("SIGNER_DATABASE_URL: PostgreSQL is not available in this build yet")
+        }
+        let path: String
+        if let url {
+            path = url.hasPrefix("sqlite:") ? String(url.dropFirst("sqlite:".count)).replacingOccurrences(of: "//", with: "", options: .anchored) : url
+        } else {
+            try self.createDataDirectory()
+            path = self.resolvedDataDirectory + "/signer.sqlite"
+        }
+        do {
+            return try await SQLiteCustodyStore.open(path: path)
+        } catch let error as CustodyError {
+            throw CommandLineError(error.description)
+        }
+    }
+
+    func createDataDirectory() throws {
+        let directory = self.resolvedDataDirectory
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else { throw CommandLineError("SIGNER_DATA_DIR: \(directory) is not a directory") }
+            return
+        }
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw CommandLineError("SIGNER_DATA_DIR: cannot create \(directory)")
+        }
+    }
+}
+
+/// Runs a custody operation, turning its error into one command-line line.
+func withCustodyErrors<Result>(_ body: () async throws -> Result) async throws -> Result {
+    do {
+        return try await body()
+    } catch let error as CustodyError {
+        throw CommandLineError(error.description)
+    }
+}

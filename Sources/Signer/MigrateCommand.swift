@@ -1,0 +1,29 @@
+import ArgumentParser
+import Custody
+
+/// `signer migrate`: applies pending schema migrations and initialises the KEK (file and canary) on first use.
+struct MigrateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "migrate",
+        abstract: "Apply pending database migrations and check the KEK against the stored keys."
+    )
+
+    @OptionGroup var custody: CustodyOptions
+
+    func run() async throws {
+        _ = try self.custody.resolvedKMS
+        let store = try await self.custody.openStore()
+        defer { Task { try? await store.close() } }
+        try await withCustodyErrors {
+            let applied = try await store.migrate()
+            _ = try await FileKeyEncryptionBackend.openOrCreate(path: self.custody.resolvedKEKPath, store: store)
+            let versions = try await store.appliedMigrations()
+            if applied.isEmpty {
+                CommandLineIO.writeLine("schema is up to date (version \(versions.last ?? 0))")
+            } else {
+                CommandLineIO.writeLine("applied \(applied.count) migration(s); schema is at version \(versions.last ?? 0)")
+            }
+        }
+        try await store.close()
+    }
+}

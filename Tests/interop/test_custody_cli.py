@@ -1,0 +1,77 @@
+"""`signer migrate` and `signer kek rotate` on a real data directory: files, modes, messages, idempotence."""
+
+import os
+import stat
+
+
+def mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_migrate_creates_owner_only_files_and_is_idempotent(signer, tmp_path):
+    data = tmp_path / "data"
+    first = signer.ok("migrate", "--data-dir", str(data))
+    assert first.text == "applied 1 migration(s); schema is at version 1\n"
+    assert signer.ok("migrate", "--data-dir", str(data)).text == "schema is up to date (version 1)\n"
+    assert mode(data) == 0o700
+    assert mode(data / "kek") == 0o600
+    assert os.path.getsize(data / "kek") == 32
+    assert mode(data / "signer.sqlite") == 0o600
+
+
+def test_environment_variables_configure_the_location(signer, tmp_path, monkeypatch):
+    data = tmp_path / "from-env"
+    monkeypatch.setenv("SIGNER_DATA_DIR", str(data))
+    monkeypatch.setenv("SIGNER_KEK_PATH", str(tmp_path / "custom-kek"))
+    signer.ok("migrate")
+    assert (data / "signer.sqlite").exists()
+    assert mode(tmp_path / "custom-kek") == 0o600
+    result = signer.run("migrate", "--kms", "vault")
+    assert result.returncode != 0
+    assert result.error_line == 'Error: SIGNER_KMS: unknown KEK backend "vault" (expected file or aws-kms)'
+
+
+def test_unsafe_missing_and_wrong_kek_are_one_line_errors(signer, tmp_path):
+    data = tmp_path / "data"
+    signer.ok("migrate", "--data-dir", str(data))
+    kek = data / "kek"
+
+    os.chmod(kek, 0o644)
+    result = signer.run("migrate", "--data-dir", str(data))
+    assert result.returncode != 0
+    assert result.error_line == f"Error: KEK file {kek} is accessible to other users (mode 644); run chmod 600 {kek}"
+    os.chmod(kek, 0o600)
+
+    other = tmp_path / "other-kek"
+    other.write_bytes(os.urandom(32))
+    os.chmod(other, 0o600)
+    result = signer.run("migrate", "--data-dir", str(data), "--kek-path", str(other))
+    assert result.error_line == "Error: KEK does not match the stored keys"
+
+    kek_bytes = kek.read_bytes()
+    kek.unlink()
+    result = signer.run("migrate", "--data-dir", str(data))
+    assert result.error_line == (
+        f"Error: KEK file {kek} is missing but the database holds sealed keys; restore the file (a new KEK would not open them)"
+    )
+    assert not kek.exists()
+    kek.write_bytes(kek_bytes)
+    os.chmod(kek, 0o600)
+    assert signer.ok("migrate", "--data-dir", str(data)).text == "schema is up to date (version 1)\n"
+
+
+def test_kek_rotate_moves_the_canary_and_is_idempotent(signer, tmp_path):
+    data = tmp_path / "data"
+    signer.ok("migrate", "--data-dir", str(data))
+    new_kek = tmp_path / "new-kek"
+    result = signer.ok("kek", "rotate", "--data-dir", str(data), "--from-kek-path", str(data / "kek"), "--kek-path", str(new_kek))
+    lines = result.text.splitlines()
+    assert lines[0] == f"created KEK file {new_kek}"
+    assert lines[1].startswith("re-wrapping data keys from file:") and " to file:" in lines[1]
+    assert lines[-1] == "done: scanned 0, re-wrapped 0, already current 0, changed concurrently 0"
+    assert mode(new_kek) == 0o600
+    # The data now belongs to the new KEK: the old one is refused, the new one accepted.
+    assert signer.run("migrate", "--data-dir", str(data)).error_line == "Error: KEK does not match the stored keys"
+    assert signer.ok("migrate", "--data-dir", str(data), "--kek-path", str(new_kek)).text == "schema is up to date (version 1)\n"
+    again = signer.ok("kek", "rotate", "--data-dir", str(data), "--from-kek-path", str(data / "kek"), "--kek-path", str(new_kek))
+    assert again.text.splitlines()[-1] == "done: scanned 0, re-wrapped 0, already current 0, changed concurrently 0"
