@@ -1,0 +1,133 @@
+import ArgumentParser
+import Custody
+import Foundation
+import NostrCrypto
+
+extension BenchCommand {
+    struct CustodyBench: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "custody",
+            abstract: "Cold and warm key unlocking, start-up time and memory per cached key, on SQLite with the file KEK."
+        )
+
+        @Option(help: "Keys (each with one authorization) to store before measuring.")
+        var keys = 100_000
+
+        @Option(help: "Cold unlocks to sample for the latency percentiles.")
+        var coldSamples = 2_000
+
+        @Option(help: "Authorizations to hold in the cache when measuring memory per cached key.")
+        var cachedKeys = 20_000
+
+        @Option(help: "Where to put the benchmark database (a fresh directory is created inside).")
+        var workDirectory = FileManager.default.temporaryDirectory.path
+
+        func validate() throws {
+            guard self.keys > 0, self.coldSamples > 0, self.cachedKeys > 0, self.coldSamples <= self.keys, self.cachedKeys <= self.keys else {
+                throw ValidationError("counts must be positive, and samples and cached keys at most --keys")
+            }
+        }
+
+        func run() async throws {
+            let directory = self.workDirectory + "/signer-bench-custody-\(getpid())"
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let databasePath = directory + "/signer.sqlite"
+            let kekPath = directory + "/kek"
+
+            let emptyStartUp = try await Self.startUp(databasePath: directory + "/empty.sqlite", kekPath: directory + "/empty-kek")
+
+            var store: any CustodyStore = try await SQLiteCustodyStore.open(path: databasePath)
+            try await store.migrate()
+            var kek = try await FileKeyEncryptionBackend.openOrCreate(path: kekPath, store: store)
+            var custodian = KeyCustodian(store: store, keks: KEKRing(current: kek), cache: DecryptedKeyCache())
+            let seedStart = ContinuousClock.now
+            var tokens: [String] = []
+            tokens.reserveCapacity(self.keys)
+            for index in 0..<self.keys {
+                let key = try await custodian.createKey(label: "bench \(index)")
+                tokens.append(try await custodian.createAuthorization(keyID: key.id, name: "bench", policy: "\"full\"", relays: []).accessToken)
+            }
+            let seedSeconds = Self.seconds(ContinuousClock.now - seedStart)
+            try await store.close()
+
+            // Start-up with the keys stored: open, migrate (nothing to do), open the KEK, verify the canary.
+            let fullStartUp = try await Self.startUp(databasePath: databasePath, kekPath: kekPath)
+
+            store = try await SQLiteCustodyStore.open(path: databasePath)
+            kek = try FileKeyEncryptionBackend.open(path: kekPath)
+            custodian = KeyCustodian(store: store, keks: KEKRing(current: kek), cache: DecryptedKeyCache(configuration: .init(maximumEntries: self.keys)))
+
+            // Cold: each sampled token is unlocked for the first time.
+            var cold: [Double] = []
+            cold.reserveCapacity(self.coldSamples)
+            let stride = self.keys / self.coldSamples
+            for sample in 0..<self.coldSamples {
+                let start = ContinuousClock.now
+                guard try await custodian.unlock(accessToken: tokens[sample * stride]) != nil else {
+                    throw CommandLineError("benchmark token failed to unlock")
+                }
+                cold.append(Self.seconds(ContinuousClock.now - start) * 1e6)
+            }
+
+            // Warm: the same token again and again.
+            let hitIterations = 200_000
+            let warmToken = tokens[0]
+            let hitStart = ContinuousClock.now
+            for _ in 0..<hitIterations {
+                _ = try await custodian.unlock(accessToken: warmToken)
+            }
+            let hitMicroseconds = Self.seconds(ContinuousClock.now - hitStart) * 1e6 / Double(hitIterations)
+
+            // Memory per cached key: resident set growth while filling the cache.
+            let memoryCustodian = KeyCustodian(store: store, keks: KEKRing(current: kek), cache: DecryptedKeyCache(configuration: .init(maximumEntries: self.keys)))
+            let residentBefore = Self.residentBytes()
+            for token in tokens.suffix(self.cachedKeys) {
+                _ = try await memoryCustodian.unlock(accessToken: token)
+            }
+            let residentAfter = Self.residentBytes()
+            try await store.close()
+
+            cold.sort()
+            let table: [(String, String)] = [
+                ("stored keys (each with one authorization)", "\(self.keys)"),
+                ("seeding time", String(format: "%.1f s (%.0f keys/s)", seedSeconds, Double(self.keys) / seedSeconds)),
+                ("start-up, empty database", String(format: "%.1f ms", emptyStartUp * 1e3)),
+                ("start-up, \(self.keys) keys", String(format: "%.1f ms", fullStartUp * 1e3)),
+                ("cold unlock p50 (store read + 2 unwraps + 2 opens)", String(format: "%.0f µs", Self.percentile(cold, 0.50))),
+                ("cold unlock p99", String(format: "%.0f µs", Self.percentile(cold, 0.99))),
+                ("cache hit (token hash + lookup)", String(format: "%.2f µs", hitMicroseconds)),
+                ("resident memory per cached key", String(format: "%.0f bytes (%d keys cached)", Double(residentAfter - residentBefore) / Double(self.cachedKeys), self.cachedKeys)),
+            ]
+            for (name, value) in table {
+                CommandLineIO.writeLine(name.padding(toLength: 52, withPad: " ", startingAt: 0) + value)
+            }
+        }
+
+        static func startUp(databasePath: String, kekPath: String) async throws -> Double {
+            let start = ContinuousClock.now
+            let store = try await SQLiteCustodyStore.open(path: databasePath)
+            try await store.migrate()
+            _ = try await FileKeyEncryptionBackend.openOrCreate(path: kekPath, store: store)
+            let elapsed = Self.seconds(ContinuousClock.now - start)
+            try await store.close()
+            return elapsed
+        }
+
+        static func seconds(_ duration: Duration) -> Double {
+            Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        }
+
+        static func percentile(_ sorted: [Double], _ fraction: Double) -> Double {
+            sorted[min(sorted.count - 1, Int((Double(sorted.count) * fraction).rounded(.down)))]
+        }
+
+        /// Resident set size from /proc/self/statm (pages × page size).
+        static func residentBytes() -> Int {
+            guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+            let fields = text.split(separator: " ")
+            guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
+            return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+        }
+    }
+}
