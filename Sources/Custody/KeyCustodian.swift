@@ -80,8 +80,8 @@ public final class KeyCustodian: Sendable {
             maxUses: maxUses, uses: 0, accessTokenHash: Self.hash(accessToken), createdAt: self.clock(), revokedAt: nil, revision: 1
         )
         try await self.store.insertAuthorization(record)
-        self.cache.forgetMiss(for: Self.bunkerLookup(bunker.publicKey))
-        self.cache.forgetMiss(for: Self.tokenLookup(accessToken))
+        self.cache.forgetMiss(for: CacheKey(bunker: bunker.publicKey))
+        self.cache.forgetMiss(for: CacheKey(tokenHash: Self.hash(accessToken)))
         return NewAuthorization(record: record, connectSecret: connectSecret, accessToken: accessToken)
     }
 
@@ -116,7 +116,7 @@ public final class KeyCustodian: Sendable {
 
     /// The unlocked authorization behind a bunker public key, or `nil` if there is none that is usable now.
     public func unlock(bunkerPublicKey: PublicKey) async throws -> UnlockedAuthorization? {
-        let unlocked = try await self.cache.value(for: Self.bunkerLookup(bunkerPublicKey)) { [store, keks] in
+        let unlocked = try await self.cache.value(for: CacheKey(bunker: bunkerPublicKey)) { [store, keks] in
             guard let authorization = try await store.authorization(bunkerPublicKey: bunkerPublicKey.hex) else { return nil }
             return try await Self.unlock(authorization, store: store, keks: keks)
         }
@@ -126,7 +126,7 @@ public final class KeyCustodian: Sendable {
     /// The unlocked authorization an HTTP access token belongs to, or `nil` (unknown, revoked, expired, exhausted).
     public func unlock(accessToken: String) async throws -> UnlockedAuthorization? {
         let hash = Self.hash(accessToken)
-        let unlocked = try await self.cache.value(for: Self.tokenLookup(accessToken)) { [store, keks] in
+        let unlocked = try await self.cache.value(for: CacheKey(tokenHash: hash)) { [store, keks] in
             guard let authorization = try await store.authorization(accessTokenHash: hash) else { return nil }
             return try await Self.unlock(authorization, store: store, keks: keks)
         }
@@ -139,9 +139,13 @@ public final class KeyCustodian: Sendable {
         guard authorization.revokedAt == nil, let bunkerSealed = authorization.bunkerSealedSecret,
             let key = try await store.key(id: authorization.keyID), let keySealed = key.sealedSecret
         else { return nil }
-        async let userKey = Envelope.open(keySealed, binding: key.binding, keks: keks)
-        async let bunkerKey = Envelope.open(bunkerSealed, binding: authorization.bunkerBinding, keks: keks)
-        return UnlockedAuthorization(authorization: authorization, userKey: try await userKey, bunkerKey: try await bunkerKey)
+        let userKey = try await Envelope.open(keySealed, binding: key.binding, keks: keks)
+        let bunkerKey = try await Envelope.open(bunkerSealed, binding: authorization.bunkerBinding, keks: keks)
+        // The cached copy needs neither envelope nor the connect-secret hash; dropping them keeps entries small.
+        var unlockedRecord = authorization
+        unlockedRecord.bunkerSealedSecret = nil
+        unlockedRecord.secretHash = nil
+        return UnlockedAuthorization(authorization: unlockedRecord, userKey: userKey, bunkerKey: bunkerKey)
     }
 
     // MARK: Helpers
@@ -149,11 +153,6 @@ public final class KeyCustodian: Sendable {
     static func hash(_ secret: String) -> [UInt8] {
         Array(SHA256.hash(data: Array(secret.utf8)))
     }
-
-    static func bunkerLookup(_ key: PublicKey) -> String { "bunker:" + key.hex }
-
-    /// Tokens are looked up by their hash so the cache never holds a token in the clear.
-    static func tokenLookup(_ token: String) -> String { "token:" + Hex.encode(Self.hash(token)) }
 
     static func newID() -> String { UUID().uuidString.lowercased() }
 }

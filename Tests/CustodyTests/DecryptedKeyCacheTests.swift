@@ -18,6 +18,9 @@ final class LoadCounter: Sendable {
     func increment() { self.value.withLock { $0 += 1 } }
 }
 
+/// A distinct cache key per name, for readable tests.
+func key(_ name: String) -> CacheKey { CacheKey(tokenHash: sha256(name)) }
+
 struct DecryptedKeyCacheTests {
     let clock = ManualClock()
     let metrics = TestMetrics()
@@ -47,7 +50,7 @@ struct DecryptedKeyCacheTests {
         let value = Self.unlocked()
         let loads = LoadCounter()
         for _ in 0..<3 {
-            let got = try await cache.value(for: "bunker:a") { loads.increment(); return value }
+            let got = try await cache.value(for: key("bunker:a")) { loads.increment(); return value }
             #expect(got?.bunkerKey.publicKey == value.bunkerKey.publicKey)
         }
         #expect(loads.count == 1)
@@ -63,7 +66,7 @@ struct DecryptedKeyCacheTests {
         let results = try await withThrowingTaskGroup(of: PublicKey?.self) { group in
             for _ in 0..<20 {
                 group.addTask {
-                    try await cache.value(for: "bunker:slow") {
+                    try await cache.value(for: key("bunker:slow")) {
                         loads.increment()
                         try await Task.sleep(for: .milliseconds(100))
                         return value
@@ -81,43 +84,43 @@ struct DecryptedKeyCacheTests {
         let cache = self.makeCache(.init(negativeTimeToLive: .seconds(30)))
         let loads = LoadCounter()
         let unknown: @Sendable () async throws -> UnlockedAuthorization? = { loads.increment(); return nil }
-        #expect(try await cache.value(for: "bunker:unknown", load: unknown) == nil)
-        #expect(try await cache.value(for: "bunker:unknown", load: unknown) == nil)
+        #expect(try await cache.value(for: key("bunker:unknown"), load: unknown) == nil)
+        #expect(try await cache.value(for: key("bunker:unknown"), load: unknown) == nil)
         #expect(loads.count == 1)
         #expect(try self.counter("signer_key_cache_negative_hits_total") == 1)
         self.clock.advance(by: .seconds(30))
-        #expect(try await cache.value(for: "bunker:unknown", load: unknown) == nil)
+        #expect(try await cache.value(for: key("bunker:unknown"), load: unknown) == nil)
         #expect(loads.count == 2)
         // A new authorization for that bunker clears the remembered miss at once.
-        cache.forgetMiss(for: "bunker:unknown")
+        cache.forgetMiss(for: key("bunker:unknown"))
         let value = Self.unlocked()
-        #expect(try await cache.value(for: "bunker:unknown") { value } != nil)
+        #expect(try await cache.value(for: key("bunker:unknown")) { value } != nil)
     }
 
     @Test func capacityEvictsTheLeastRecentlyUsed() async throws {
         let cache = self.makeCache(.init(maximumEntries: 2))
         let loads = LoadCounter()
         for name in ["a", "b"] {
-            _ = try await cache.value(for: name) { loads.increment(); return Self.unlocked() }
+            _ = try await cache.value(for: key(name)) { loads.increment(); return Self.unlocked() }
         }
         self.clock.advance(by: .seconds(1))
-        _ = try await cache.value(for: "a") { loads.increment(); return Self.unlocked() }  // touch a: b is now oldest
-        _ = try await cache.value(for: "c") { loads.increment(); return Self.unlocked() }
+        _ = try await cache.value(for: key("a")) { loads.increment(); return Self.unlocked() }  // touch a: b is now oldest
+        _ = try await cache.value(for: key("c")) { loads.increment(); return Self.unlocked() }
         #expect(cache.count == 2)
         #expect(loads.count == 3)
-        _ = try await cache.value(for: "a") { loads.increment(); return Self.unlocked() }
+        _ = try await cache.value(for: key("a")) { loads.increment(); return Self.unlocked() }
         #expect(loads.count == 3)
-        _ = try await cache.value(for: "b") { loads.increment(); return Self.unlocked() }
+        _ = try await cache.value(for: key("b")) { loads.increment(); return Self.unlocked() }
         #expect(loads.count == 4)
         #expect(try self.counter("signer_key_cache_evictions_total", [("reason", "capacity")]) == 2)
     }
 
     @Test func idleEntriesExpire() async throws {
         let cache = self.makeCache(.init(idleTimeout: .seconds(60)))
-        _ = try await cache.value(for: "a") { Self.unlocked() }
-        _ = try await cache.value(for: "b") { Self.unlocked() }
+        _ = try await cache.value(for: key("a")) { Self.unlocked() }
+        _ = try await cache.value(for: key("b")) { Self.unlocked() }
         self.clock.advance(by: .seconds(59))
-        _ = try await cache.value(for: "b") { Self.unlocked() }
+        _ = try await cache.value(for: key("b")) { Self.unlocked() }
         self.clock.advance(by: .seconds(1))
         cache.evictIdle()
         #expect(cache.count == 1)
@@ -125,7 +128,7 @@ struct DecryptedKeyCacheTests {
         // An idle entry found on lookup is reloaded rather than served.
         self.clock.advance(by: .seconds(60))
         let loads = LoadCounter()
-        _ = try await cache.value(for: "b") { loads.increment(); return Self.unlocked() }
+        _ = try await cache.value(for: key("b")) { loads.increment(); return Self.unlocked() }
         #expect(loads.count == 1)
     }
 
@@ -133,16 +136,16 @@ struct DecryptedKeyCacheTests {
         let cache = self.makeCache()
         let authorizationID = newID()
         let value = Self.unlocked(authorizationID: authorizationID, revision: 3)
-        _ = try await cache.value(for: "bunker:x") { value }
-        _ = try await cache.value(for: "token:y") { value }
-        _ = try await cache.value(for: "bunker:other") { Self.unlocked() }
+        _ = try await cache.value(for: key("bunker:x")) { value }
+        _ = try await cache.value(for: key("token:y")) { value }
+        _ = try await cache.value(for: key("bunker:other")) { Self.unlocked() }
         cache.invalidate(authorizationID: authorizationID, belowRevision: 3)
         #expect(cache.count == 3)
         cache.invalidate(authorizationID: authorizationID, belowRevision: 4)
         #expect(cache.count == 1)
         #expect(try self.counter("signer_key_cache_evictions_total", [("reason", "invalidated")]) == 2)
         let loads = LoadCounter()
-        _ = try await cache.value(for: "token:y") { loads.increment(); return nil }
+        _ = try await cache.value(for: key("token:y")) { loads.increment(); return nil }
         #expect(loads.count == 1)
     }
 
@@ -151,7 +154,7 @@ struct DecryptedKeyCacheTests {
         let value = Self.unlocked()
         let gate = AsyncStream<Void>.makeStream()
         let loading = Task {
-            try await cache.value(for: "bunker:race") {
+            try await cache.value(for: key("bunker:race")) {
                 for await _ in gate.stream { break }
                 return value
             }
@@ -166,8 +169,8 @@ struct DecryptedKeyCacheTests {
     @Test func loadErrorsReachEveryWaiterAndAreNotCached() async throws {
         let cache = self.makeCache()
         struct StoreDown: Error {}
-        await #expect(throws: StoreDown.self) { _ = try await cache.value(for: "bunker:e") { throw StoreDown() } }
+        await #expect(throws: StoreDown.self) { _ = try await cache.value(for: key("bunker:e")) { throw StoreDown() } }
         let value = Self.unlocked()
-        #expect(try await cache.value(for: "bunker:e") { value } != nil)
+        #expect(try await cache.value(for: key("bunker:e")) { value } != nil)
     }
 }

@@ -2,7 +2,8 @@ import CoreMetrics
 import NostrCrypto
 import Synchronization
 
-/// What the signing paths need for one authorization, decrypted once: the record, the user's key, the bunker key.
+/// What the signing paths need for one authorization, decrypted once: the record (without its envelope or connect
+/// secret hash, which an unlocked copy never needs), the user's key, the bunker key.
 public struct UnlockedAuthorization: Sendable {
     public let authorization: AuthorizationRecord
     public let userKey: SecretKey
@@ -12,6 +13,46 @@ public struct UnlockedAuthorization: Sendable {
         self.authorization = authorization
         self.userKey = userKey
         self.bunkerKey = bunkerKey
+    }
+}
+
+/// How the cache is looked up: a bunker public key (NIP-46) or the SHA-256 of an access token (HTTP). Fixed-size
+/// and inline, so a cached entry costs no heap allocation for its key, and a token is never held in the clear.
+public struct CacheKey: Hashable, Sendable {
+    private enum Kind: UInt8, Hashable, Sendable {
+        case bunker
+        case tokenHash
+    }
+
+    private let kind: Kind
+    private let words: (UInt64, UInt64, UInt64, UInt64)
+
+    private init(kind: Kind, bytes: some Collection<UInt8>) {
+        precondition(bytes.count == 32, "cache keys are built from 32 bytes")
+        var words: [UInt64] = [0, 0, 0, 0]
+        for (index, byte) in bytes.enumerated() {
+            words[index / 8] = words[index / 8] << 8 | UInt64(byte)
+        }
+        self.kind = kind
+        self.words = (words[0], words[1], words[2], words[3])
+    }
+
+    /// The key for NIP-46 requests addressed to `bunker`.
+    public init(bunker: PublicKey) { self.init(kind: .bunker, bytes: bunker.bytes) }
+
+    /// The key for HTTP requests bearing a token whose SHA-256 is `tokenHash`.
+    public init(tokenHash: [UInt8]) { self.init(kind: .tokenHash, bytes: tokenHash) }
+
+    public static func == (lhs: CacheKey, rhs: CacheKey) -> Bool {
+        lhs.kind == rhs.kind && lhs.words == rhs.words
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(self.kind)
+        hasher.combine(self.words.0)
+        hasher.combine(self.words.1)
+        hasher.combine(self.words.2)
+        hasher.combine(self.words.3)
     }
 }
 
@@ -43,7 +84,7 @@ public struct DecryptedKeyCacheConfiguration: Sendable, Hashable {
 /// Decrypted keys, bounded in entries and idle time, so a request for a warm authorization costs a dictionary lookup
 /// rather than a store read and a KEK unwrap.
 ///
-/// - Lookups are by a caller-chosen key (`bunker:<pubkey>` for NIP-46, `token:<hash>` for HTTP); several lookup keys
+/// - Lookups are by ``CacheKey`` (a bunker public key for NIP-46, a token hash for HTTP); several lookup keys
 ///   may lead to one authorization, and ``invalidate(authorizationID:belowRevision:)`` drops all of them.
 /// - Concurrent misses for one lookup key share one load (single flight).
 /// - A load that finds nothing is remembered briefly (negative cache), so floods of requests for unknown bunkers do
@@ -54,10 +95,11 @@ public struct DecryptedKeyCacheConfiguration: Sendable, Hashable {
 ///   revocation can never be undone by a load that read the row just before it.
 public final class DecryptedKeyCache: Sendable {
     private struct State {
-        var entries = LRUTable<UnlockedAuthorization>()
-        var negative = LRUTable<Void>()
-        var lookupKeysByAuthorization: [String: Set<String>] = [:]
-        var inFlight: [String: Task<UnlockedAuthorization?, any Error>] = [:]
+        var entries = LRUTable<CacheKey, UnlockedAuthorization>()
+        var negative = LRUTable<CacheKey, Void>()
+        /// Usually one or two lookups per authorization, so a small array beats a set.
+        var lookupKeysByAuthorization: [String: [CacheKey]] = [:]
+        var inFlight: [CacheKey: Task<UnlockedAuthorization?, any Error>] = [:]
         var invalidations: UInt64 = 0
     }
 
@@ -102,7 +144,7 @@ public final class DecryptedKeyCache: Sendable {
     /// The cached value for `lookupKey`, or the result of `load` (shared with concurrent callers for the same key).
     /// `load` returns `nil` when there is no usable authorization; that answer is remembered for the negative TTL.
     public func value(
-        for lookupKey: String,
+        for lookupKey: CacheKey,
         load: @escaping @Sendable () async throws -> UnlockedAuthorization?
     ) async throws -> UnlockedAuthorization? {
         enum Lookup {
@@ -175,7 +217,7 @@ public final class DecryptedKeyCache: Sendable {
     }
 
     /// Forgets a remembered miss, for a bunker key or token that has just been created.
-    public func forgetMiss(for lookupKey: String) {
+    public func forgetMiss(for lookupKey: CacheKey) {
         _ = self.state.withLock { $0.negative.remove(lookupKey) }
     }
 
@@ -194,21 +236,23 @@ public final class DecryptedKeyCache: Sendable {
         }
     }
 
-    private func insert(_ value: UnlockedAuthorization, for lookupKey: String, into state: inout State, now: ContinuousClock.Instant) {
+    private func insert(_ value: UnlockedAuthorization, for lookupKey: CacheKey, into state: inout State, now: ContinuousClock.Instant) {
         if state.entries.peek(lookupKey) == nil, state.entries.count >= self.configuration.maximumEntries,
             let oldest = state.entries.oldestEntry, let (evicted, _) = state.entries.peek(oldest.key)
         {
             self.remove(oldest.key, authorizationID: evicted.authorization.id, from: &state, reason: .capacity)
         }
         state.entries.insert(lookupKey, value, now: now)
-        state.lookupKeysByAuthorization[value.authorization.id, default: []].insert(lookupKey)
+        if !(state.lookupKeysByAuthorization[value.authorization.id]?.contains(lookupKey) ?? false) {
+            state.lookupKeysByAuthorization[value.authorization.id, default: []].append(lookupKey)
+        }
         state.negative.remove(lookupKey)
         self.size.record(state.entries.count)
     }
 
-    private func remove(_ lookupKey: String, authorizationID: String, from state: inout State, reason: EvictionReason) {
+    private func remove(_ lookupKey: CacheKey, authorizationID: String, from state: inout State, reason: EvictionReason) {
         state.entries.remove(lookupKey)
-        state.lookupKeysByAuthorization[authorizationID]?.remove(lookupKey)
+        state.lookupKeysByAuthorization[authorizationID]?.removeAll { $0 == lookupKey }
         if state.lookupKeysByAuthorization[authorizationID]?.isEmpty == true {
             state.lookupKeysByAuthorization[authorizationID] = nil
         }

@@ -1,9 +1,9 @@
 /// A bounded table ordered by recency of use, with O(1) lookup, touch, insert and eviction of the least recent entry.
 ///
 /// Nodes live in one array linked by indices (no per-entry allocation); freed slots are reused.
-struct LRUTable<Value> {
+struct LRUTable<Key: Hashable, Value> {
     private struct Node {
-        var key: String
+        var key: Key
         var value: Value?
         var lastUsed: ContinuousClock.Instant
         var newer: Int
@@ -13,7 +13,7 @@ struct LRUTable<Value> {
     private static var none: Int { -1 }
 
     private var nodes: [Node] = []
-    private var indexByKey: [String: Int] = [:]
+    private var indexByKey: [Key: Int] = [:]
     private var freeSlots: [Int] = []
     private var newest = LRUTable.none
     private var oldest = LRUTable.none
@@ -21,7 +21,7 @@ struct LRUTable<Value> {
     var count: Int { self.indexByKey.count }
 
     /// The value for `key`, marking it most recently used at `now`.
-    mutating func touch(_ key: String, now: ContinuousClock.Instant) -> Value? {
+    mutating func touch(_ key: Key, now: ContinuousClock.Instant) -> Value? {
         guard let index = self.indexByKey[key] else { return nil }
         self.unlink(index)
         self.nodes[index].lastUsed = now
@@ -30,13 +30,13 @@ struct LRUTable<Value> {
     }
 
     /// The value and when it was last used, without changing the order.
-    func peek(_ key: String) -> (value: Value, lastUsed: ContinuousClock.Instant)? {
+    func peek(_ key: Key) -> (value: Value, lastUsed: ContinuousClock.Instant)? {
         guard let index = self.indexByKey[key], let value = self.nodes[index].value else { return nil }
         return (value, self.nodes[index].lastUsed)
     }
 
     /// Inserts or replaces `key` as the most recent entry.
-    mutating func insert(_ key: String, _ value: Value, now: ContinuousClock.Instant) {
+    mutating func insert(_ key: Key, _ value: Value, now: ContinuousClock.Instant) {
         if let index = self.indexByKey[key] {
             self.unlink(index)
             self.nodes[index].value = value
@@ -58,7 +58,7 @@ struct LRUTable<Value> {
     }
 
     @discardableResult
-    mutating func remove(_ key: String) -> Value? {
+    mutating func remove(_ key: Key) -> Value? {
         guard let index = self.indexByKey.removeValue(forKey: key) else { return nil }
         self.unlink(index)
         let value = self.nodes[index].value
@@ -69,7 +69,7 @@ struct LRUTable<Value> {
     }
 
     /// The least recently used entry.
-    var oldestEntry: (key: String, lastUsed: ContinuousClock.Instant)? {
+    var oldestEntry: (key: Key, lastUsed: ContinuousClock.Instant)? {
         guard self.oldest != Self.none else { return nil }
         return (self.nodes[self.oldest].key, self.nodes[self.oldest].lastUsed)
     }
