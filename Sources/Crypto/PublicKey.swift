@@ -2,26 +2,34 @@ import CSecp256k1
 
 /// A BIP-340 x-only public key: 32 bytes, checked to be the x coordinate of a point on secp256k1.
 ///
-/// The parsed form is kept alongside the bytes so verification does not pay for parsing again.
+/// The parsed form is kept alongside the bytes so verification does not pay for parsing again. Both are stored
+/// inline: a public key is 96 bytes with no heap allocation, which matters in caches holding many of them.
 public struct PublicKey: Sendable {
-    /// The 32 bytes of the x coordinate.
-    public let bytes: [UInt8]
+    private let x: Bytes32
     let parsed: secp256k1_xonly_pubkey
 
+    /// The 32 bytes of the x coordinate.
+    public var bytes: [UInt8] { self.x.array }
+
     /// - Throws: ``NostrCryptoError/invalidPublicKey`` unless `bytes` is 32 bytes naming a curve point.
+    @inlinable
     public init(bytes: some Collection<UInt8>) throws {
-        let bytes = Array(bytes)
+        try self.init(byteArray: Array(bytes))
+    }
+
+    @usableFromInline
+    init(byteArray bytes: [UInt8]) throws {
         guard bytes.count == 32 else { throw NostrCryptoError.invalidPublicKey }
         var parsed = secp256k1_xonly_pubkey()
         guard secp256k1_xonly_pubkey_parse(Secp256k1Context.shared.pointer, &parsed, bytes) == 1 else {
             throw NostrCryptoError.invalidPublicKey
         }
-        self.bytes = bytes
+        self.x = Bytes32(bytes)
         self.parsed = parsed
     }
 
     init(validatedBytes bytes: [UInt8], parsed: secp256k1_xonly_pubkey) {
-        self.bytes = bytes
+        self.x = Bytes32(bytes)
         self.parsed = parsed
     }
 
@@ -47,10 +55,44 @@ public struct PublicKey: Sendable {
 }
 
 extension PublicKey: Hashable {
-    public static func == (lhs: PublicKey, rhs: PublicKey) -> Bool { lhs.bytes == rhs.bytes }
-    public func hash(into hasher: inout Hasher) { hasher.combine(self.bytes) }
+    public static func == (lhs: PublicKey, rhs: PublicKey) -> Bool { lhs.x == rhs.x }
+    public func hash(into hasher: inout Hasher) { hasher.combine(self.x) }
 }
 
 extension PublicKey: CustomStringConvertible {
     public var description: String { self.hex }
+}
+
+/// 32 bytes held inline as four big-endian words.
+struct Bytes32: Hashable, Sendable {
+    private let words: (UInt64, UInt64, UInt64, UInt64)
+
+    init(_ bytes: [UInt8]) {
+        precondition(bytes.count == 32, "Bytes32 needs exactly 32 bytes")
+        func word(_ start: Int) -> UInt64 {
+            var value: UInt64 = 0
+            for index in start..<(start + 8) { value = value << 8 | UInt64(bytes[index]) }
+            return value
+        }
+        self.words = (word(0), word(8), word(16), word(24))
+    }
+
+    var array: [UInt8] {
+        var output = [UInt8](repeating: 0, count: 32)
+        for (wordIndex, word) in [self.words.0, self.words.1, self.words.2, self.words.3].enumerated() {
+            for byteIndex in 0..<8 {
+                output[wordIndex * 8 + byteIndex] = UInt8(truncatingIfNeeded: word >> (56 - 8 * byteIndex))
+            }
+        }
+        return output
+    }
+
+    static func == (lhs: Bytes32, rhs: Bytes32) -> Bool { lhs.words == rhs.words }
+
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(self.words.0)
+        hasher.combine(self.words.1)
+        hasher.combine(self.words.2)
+        hasher.combine(self.words.3)
+    }
 }

@@ -31,6 +31,7 @@ public final class SecureBytes: @unchecked Sendable {
     }
 
     /// Copies `bytes` into a new buffer. The caller stays responsible for wiping its own copy.
+    @inlinable
     public convenience init(copying bytes: some Collection<UInt8>) {
         self.init(count: bytes.count) { buffer in
             _ = buffer.initializeMemory(as: UInt8.self, from: bytes)

@@ -94,11 +94,46 @@ public struct DecryptedKeyCacheConfiguration: Sendable, Hashable {
 /// - Loads that were in flight when an invalidation happened are returned to their callers but not cached, so a
 ///   revocation can never be undone by a load that read the row just before it.
 public final class DecryptedKeyCache: Sendable {
+    /// Entries are boxed so the LRU table's node array (which grows by doubling) holds a reference, not a
+    /// several-hundred-byte value, in each slot: spare capacity then costs 8 bytes a slot.
+    private final class Entry: Sendable {
+        let value: UnlockedAuthorization
+        init(_ value: UnlockedAuthorization) { self.value = value }
+    }
+
+    /// The lookups that lead to one authorization: almost always one, so it is held inline.
+    private enum LookupKeys {
+        case one(CacheKey)
+        case many([CacheKey])
+
+        var all: [CacheKey] {
+            switch self {
+            case .one(let key): [key]
+            case .many(let keys): keys
+            }
+        }
+
+        func adding(_ key: CacheKey) -> LookupKeys {
+            let keys = self.all
+            return keys.contains(key) ? self : .many(keys + [key])
+        }
+
+        /// `nil` when nothing is left.
+        func removing(_ key: CacheKey) -> LookupKeys? {
+            let keys = self.all.filter { $0 != key }
+            switch keys.count {
+            case 0: return nil
+            case 1: return .one(keys[0])
+            default: return .many(keys)
+            }
+        }
+    }
+
     private struct State {
-        var entries = LRUTable<CacheKey, UnlockedAuthorization>()
+        var entries = LRUTable<CacheKey, Entry>()
         var negative = LRUTable<CacheKey, Void>()
         /// Usually one or two lookups per authorization, so a small array beats a set.
-        var lookupKeysByAuthorization: [String: [CacheKey]] = [:]
+        var lookupKeysByAuthorization: [String: LookupKeys] = [:]
         var inFlight: [CacheKey: Task<UnlockedAuthorization?, any Error>] = [:]
         var invalidations: UInt64 = 0
     }
@@ -154,12 +189,12 @@ public final class DecryptedKeyCache: Sendable {
         }
         let instant = self.now()
         let lookup: Lookup = self.state.withLock { state in
-            if let (value, lastUsed) = state.entries.peek(lookupKey) {
+            if let (entry, lastUsed) = state.entries.peek(lookupKey) {
                 if lastUsed.duration(to: instant) < self.configuration.idleTimeout {
                     _ = state.entries.touch(lookupKey, now: instant)
-                    return .hit(value)
+                    return .hit(entry.value)
                 }
-                self.remove(lookupKey, authorizationID: value.authorization.id, from: &state, reason: .idle)
+                self.remove(lookupKey, authorizationID: entry.value.authorization.id, from: &state, reason: .idle)
             }
             if let (_, storedAt) = state.negative.peek(lookupKey) {
                 if storedAt.duration(to: instant) < self.configuration.negativeTimeToLive {
@@ -208,9 +243,9 @@ public final class DecryptedKeyCache: Sendable {
     public func invalidate(authorizationID: String, belowRevision revision: Int64? = nil) {
         self.state.withLock { state in
             state.invalidations &+= 1
-            for lookupKey in state.lookupKeysByAuthorization[authorizationID] ?? [] {
-                guard let (value, _) = state.entries.peek(lookupKey) else { continue }
-                if let revision, value.authorization.revision >= revision { continue }
+            for lookupKey in state.lookupKeysByAuthorization[authorizationID]?.all ?? [] {
+                guard let (entry, _) = state.entries.peek(lookupKey) else { continue }
+                if let revision, entry.value.authorization.revision >= revision { continue }
                 self.remove(lookupKey, authorizationID: authorizationID, from: &state, reason: .invalidated)
             }
         }
@@ -226,9 +261,9 @@ public final class DecryptedKeyCache: Sendable {
         let instant = self.now()
         self.state.withLock { state in
             while let oldest = state.entries.oldestEntry, oldest.lastUsed.duration(to: instant) >= self.configuration.idleTimeout,
-                let (value, _) = state.entries.peek(oldest.key)
+                let (entry, _) = state.entries.peek(oldest.key)
             {
-                self.remove(oldest.key, authorizationID: value.authorization.id, from: &state, reason: .idle)
+                self.remove(oldest.key, authorizationID: entry.value.authorization.id, from: &state, reason: .idle)
             }
             while let oldest = state.negative.oldestEntry, oldest.lastUsed.duration(to: instant) >= self.configuration.negativeTimeToLive {
                 state.negative.remove(oldest.key)
@@ -240,22 +275,18 @@ public final class DecryptedKeyCache: Sendable {
         if state.entries.peek(lookupKey) == nil, state.entries.count >= self.configuration.maximumEntries,
             let oldest = state.entries.oldestEntry, let (evicted, _) = state.entries.peek(oldest.key)
         {
-            self.remove(oldest.key, authorizationID: evicted.authorization.id, from: &state, reason: .capacity)
+            self.remove(oldest.key, authorizationID: evicted.value.authorization.id, from: &state, reason: .capacity)
         }
-        state.entries.insert(lookupKey, value, now: now)
-        if !(state.lookupKeysByAuthorization[value.authorization.id]?.contains(lookupKey) ?? false) {
-            state.lookupKeysByAuthorization[value.authorization.id, default: []].append(lookupKey)
-        }
+        state.entries.insert(lookupKey, Entry(value), now: now)
+        let id = value.authorization.id
+        state.lookupKeysByAuthorization[id] = state.lookupKeysByAuthorization[id]?.adding(lookupKey) ?? .one(lookupKey)
         state.negative.remove(lookupKey)
         self.size.record(state.entries.count)
     }
 
     private func remove(_ lookupKey: CacheKey, authorizationID: String, from state: inout State, reason: EvictionReason) {
         state.entries.remove(lookupKey)
-        state.lookupKeysByAuthorization[authorizationID]?.removeAll { $0 == lookupKey }
-        if state.lookupKeysByAuthorization[authorizationID]?.isEmpty == true {
-            state.lookupKeysByAuthorization[authorizationID] = nil
-        }
+        state.lookupKeysByAuthorization[authorizationID] = state.lookupKeysByAuthorization[authorizationID]?.removing(lookupKey)
         self.evictionCounters[reason.rawValue]?.increment()
         self.size.record(state.entries.count)
     }
