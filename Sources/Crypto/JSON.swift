@@ -136,15 +136,13 @@ struct JSONParser {
         }
         while true {
             self.skipWhitespace()
-            guard self.index < self.bytes.count, self.bytes[self.index] == UInt8(ascii: "\"") else {
-                throw self.error("expected a string key")
-            }
+            guard self.index < self.bytes.count else { throw self.error("unexpected end of input") }
+            guard self.bytes[self.index] == UInt8(ascii: "\"") else { throw self.error("expected a string key") }
             let keyOffset = self.index
             let key = try self.parseString()
             self.skipWhitespace()
-            guard self.index < self.bytes.count, self.bytes[self.index] == UInt8(ascii: ":") else {
-                throw self.error("expected ':'")
-            }
+            guard self.index < self.bytes.count else { throw self.error("unexpected end of input") }
+            guard self.bytes[self.index] == UInt8(ascii: ":") else { throw self.error("expected ':'") }
             self.index += 1
             self.skipWhitespace()
             let value = try self.parseValue()

@@ -4,6 +4,17 @@ import NostrCrypto
 
 /// A new authorization as its creator sees it once: the connect secret and the access token exist in the clear only
 /// in this value; the store keeps their SHA-256.
+/// The outcome of ``KeyCustodian/authorize(_:request:)``.
+public enum AuthorizationDecision: Sendable, Hashable {
+    case allowed
+    /// The policy refuses this request.
+    case denied(PolicyDenial)
+    /// Over a per-minute or per-day limit.
+    case rateLimited(retryAfter: Duration)
+    /// Revoked, expired or out of uses since it was unlocked.
+    case unusable
+}
+
 public struct NewAuthorization: Sendable {
     public let record: AuthorizationRecord
     public let connectSecret: String
@@ -17,6 +28,7 @@ public final class KeyCustodian: Sendable {
     public let store: any CustodyStore
     public let keks: KEKRing
     public let cache: DecryptedKeyCache
+    public let rateLimiter: RateLimiter
     private let clock: @Sendable () -> Int64
 
     /// Access tokens carry a fixed prefix so secret scanners can recognise a leaked one.
@@ -26,11 +38,13 @@ public final class KeyCustodian: Sendable {
         store: any CustodyStore,
         keks: KEKRing,
         cache: DecryptedKeyCache,
+        rateLimiter: RateLimiter = RateLimiter(),
         clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
     ) {
         self.store = store
         self.keks = keks
         self.cache = cache
+        self.rateLimiter = rateLimiter
         self.clock = clock
     }
 
@@ -60,10 +74,8 @@ public final class KeyCustodian: Sendable {
     // MARK: Authorizations
 
     /// Creates an authorization with its own random bunker key, a single-use connect secret and an access token.
-    /// - Parameter policy: the policy as JSON (a built-in name as a JSON string, or a custom policy object), already
-    ///   validated by the caller.
     public func createAuthorization(
-        keyID: String, name: String, policy: String, relays: [String], expiresAt: Int64? = nil, maxUses: Int64? = nil
+        keyID: String, name: String, policy: Policy, relays: [String], expiresAt: Int64? = nil, maxUses: Int64? = nil
     ) async throws -> NewAuthorization {
         guard let key = try await self.store.key(id: keyID), key.deletedAt == nil else {
             throw CustodyError(.notFound, "key \(keyID) does not exist")
@@ -76,7 +88,7 @@ public final class KeyCustodian: Sendable {
         let accessToken = Self.accessTokenPrefix + Hex.encode(SystemRandom.bytes(count: 32))
         let record = AuthorizationRecord(
             id: id, keyID: key.id, name: name, bunkerPublicKey: bunker.publicKey, bunkerSealedSecret: sealed,
-            secretHash: Self.hash(connectSecret), clientPublicKey: nil, policy: policy, relays: relays, expiresAt: expiresAt,
+            secretHash: Self.hash(connectSecret), clientPublicKey: nil, policy: policy.storedForm, relays: relays, expiresAt: expiresAt,
             maxUses: maxUses, uses: 0, accessTokenHash: Self.hash(accessToken), createdAt: self.clock(), revokedAt: nil, revision: 1
         )
         try await self.store.insertAuthorization(record)
@@ -91,6 +103,34 @@ public final class KeyCustodian: Sendable {
             throw CustodyError(.notFound, "authorization \(id) does not exist or is already revoked")
         }
         self.cache.invalidate(authorizationID: id)
+        self.rateLimiter.reset(key: id)
+    }
+
+    /// Decides one request with the one policy engine, for every path and method: usability, the policy, its rate
+    /// limits, then (only when a use limit applies) counting the use in the store, atomically against the limit.
+    public func authorize(_ unlocked: UnlockedAuthorization, request: PolicyRequest) async throws -> AuthorizationDecision {
+        let now = self.clock()
+        let authorization = unlocked.authorization
+        guard authorization.isUsable(now: now) else { return .unusable }
+        if case .deny(let denial) = PolicyEngine.evaluate(unlocked.policy, request: request, usesSoFar: authorization.uses, now: now) {
+            return .denied(denial)
+        }
+        let limits = RateLimiter.Limits(perMinute: unlocked.policy.perMinute, perDay: unlocked.policy.perDay)
+        if case .limited(let retryAfter) = self.rateLimiter.acquire(key: authorization.id, limits: limits) {
+            return .rateLimited(retryAfter: retryAfter)
+        }
+        if authorization.maxUses != nil || unlocked.policy.maxUses != nil {
+            guard case .counted(let uses) = try await self.store.recordUse(authorizationID: authorization.id, now: now) else {
+                self.cache.invalidate(authorizationID: authorization.id)
+                return .unusable
+            }
+            if let policyLimit = unlocked.policy.maxUses, uses > policyLimit {
+                return .denied(PolicyDenial(code: .exhausted, description: "policy \"\(unlocked.policy.name)\" allows \(policyLimit) uses and all are spent"))
+            }
+            // The cached copy's use count is now stale; reload it next time.
+            self.cache.invalidate(authorizationID: authorization.id)
+        }
+        return .allowed
     }
 
     /// NIP-46 `connect`: pins `client` if `secret` is the authorization's unused connect secret.

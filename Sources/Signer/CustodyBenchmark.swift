@@ -53,7 +53,7 @@ extension BenchCommand {
             tokens.reserveCapacity(self.keys)
             for index in 0..<self.keys {
                 let key = try await custodian.createKey(label: "bench \(index)")
-                tokens.append(try await custodian.createAuthorization(keyID: key.id, name: "bench", policy: "\"full\"", relays: []).accessToken)
+                tokens.append(try await custodian.createAuthorization(keyID: key.id, name: "bench", policy: .full, relays: []).accessToken)
             }
             let seedSeconds = Self.seconds(ContinuousClock.now - seedStart)
             try await store.close()

@@ -13,7 +13,7 @@ struct KEKRotationTests {
         var tokens: [String: PublicKey] = [:]
         for index in 0..<7 {
             let key = try await before.createKey(label: "key \(index)")
-            let authorization = try await before.createAuthorization(keyID: key.id, name: "app", policy: "\"full\"", relays: [])
+            let authorization = try await before.createAuthorization(keyID: key.id, name: "app", policy: .full, relays: [])
             tokens[authorization.accessToken] = key.publicKey
         }
 

@@ -35,7 +35,7 @@ struct KeyCustodianTests {
         let imported = SecretKey.generate()
         let key = try await harness.custodian.createKey(label: "imported", importing: imported)
         #expect(key.publicKey == imported.publicKey)
-        let authorization = try await harness.custodian.createAuthorization(keyID: key.id, name: "app", policy: "\"social\"", relays: ["wss://r"])
+        let authorization = try await harness.custodian.createAuthorization(keyID: key.id, name: "app", policy: .social, relays: ["wss://r"])
         #expect(authorization.connectSecret.count == 64)
         #expect(authorization.accessToken.hasPrefix("nsat_") && authorization.accessToken.count == 69)
         #expect(authorization.record.secretHash != Array(authorization.connectSecret.utf8))
@@ -56,7 +56,7 @@ struct KeyCustodianTests {
         let harness = try await Self.harness()
         defer { Task { await harness.dispose() } }
         let key = try await harness.custodian.createKey(label: "k")
-        let authorization = try await harness.custodian.createAuthorization(keyID: key.id, name: "app", policy: "\"full\"", relays: [])
+        let authorization = try await harness.custodian.createAuthorization(keyID: key.id, name: "app", policy: .full, relays: [])
         #expect(try await harness.custodian.unlock(accessToken: authorization.accessToken) != nil)
         try await harness.custodian.revokeAuthorization(id: authorization.record.id)
         #expect(try await harness.custodian.unlock(accessToken: authorization.accessToken) == nil)
@@ -68,14 +68,14 @@ struct KeyCustodianTests {
         let harness = try await Self.harness()
         defer { Task { await harness.dispose() } }
         let key = try await harness.custodian.createKey(label: "k")
-        let first = try await harness.custodian.createAuthorization(keyID: key.id, name: "a", policy: "\"full\"", relays: [])
-        let second = try await harness.custodian.createAuthorization(keyID: key.id, name: "b", policy: "\"full\"", relays: [])
+        let first = try await harness.custodian.createAuthorization(keyID: key.id, name: "a", policy: .full, relays: [])
+        let second = try await harness.custodian.createAuthorization(keyID: key.id, name: "b", policy: .full, relays: [])
         #expect(try await harness.custodian.unlock(accessToken: first.accessToken) != nil)
         try await harness.custodian.deleteKey(id: key.id)
         #expect(try await harness.custodian.unlock(accessToken: first.accessToken) == nil)
         #expect(try await harness.custodian.unlock(bunkerPublicKey: second.record.bunkerPublicKey) == nil)
         do {
-            _ = try await harness.custodian.createAuthorization(keyID: key.id, name: "c", policy: "\"full\"", relays: [])
+            _ = try await harness.custodian.createAuthorization(keyID: key.id, name: "c", policy: .full, relays: [])
             Issue.record("authorized a deleted key")
         } catch let error as CustodyError {
             #expect(error.code == .notFound)
@@ -87,7 +87,7 @@ struct KeyCustodianTests {
         defer { Task { await harness.dispose() } }
         let key = try await harness.custodian.createKey(label: "k")
         let authorization = try await harness.custodian.createAuthorization(
-            keyID: key.id, name: "app", policy: "\"full\"", relays: [], expiresAt: harness.clock.now + 60
+            keyID: key.id, name: "app", policy: .full, relays: [], expiresAt: harness.clock.now + 60
         )
         let bunker = authorization.record.bunkerPublicKey
         let client = SecretKey.generate().publicKey
@@ -100,5 +100,62 @@ struct KeyCustodianTests {
         harness.clock.advance(by: 60)
         #expect(try await harness.custodian.unlock(bunkerPublicKey: bunker) == nil)
         #expect(try await harness.custodian.unlock(accessToken: authorization.accessToken) == nil)
+    }
+}
+
+struct AuthorizeTests {
+    @Test func policyRateLimitAndUseLimitTogether() async throws {
+        let harness = try await KeyCustodianTests.harness()
+        defer { Task { await harness.dispose() } }
+        let key = try await harness.custodian.createKey(label: "k")
+        let policy = try Policy(json: JSONValue.parse(#"{"name":"notes","methods":["sign_event"],"kinds":[1],"rate_limit":{"per_minute":2}}"#))
+        let created = try await harness.custodian.createAuthorization(keyID: key.id, name: "app", policy: policy, relays: [], maxUses: 3)
+        #expect(created.record.policy == policy.json().serialized())
+        var unlocked = try #require(try await harness.custodian.unlock(accessToken: created.accessToken))
+        #expect(unlocked.policy == policy)
+
+        let note = PolicyRequest(method: .signEvent, kind: 1)
+        #expect(try await harness.custodian.authorize(unlocked, request: PolicyRequest(method: .signEvent, kind: 7))
+            == .denied(PolicyDenial(code: .kindNotAllowed, description: "kind 7 is not allowed by policy \"notes\"")))
+        #expect(try await harness.custodian.authorize(unlocked, request: note) == .allowed)
+        #expect(try await harness.custodian.authorize(unlocked, request: note) == .allowed)
+        guard case .rateLimited(let wait) = try await harness.custodian.authorize(unlocked, request: note) else {
+            Issue.record("third request within a minute allowed")
+            return
+        }
+        #expect(wait > .zero && wait <= .seconds(120))
+        // Two uses were counted in the store; the cache reloads the fresh count.
+        unlocked = try #require(try await harness.custodian.unlock(accessToken: created.accessToken))
+        #expect(unlocked.authorization.uses == 2)
+    }
+
+    @Test func useLimitIsEnforcedInTheStore() async throws {
+        let harness = try await KeyCustodianTests.harness()
+        defer { Task { await harness.dispose() } }
+        let key = try await harness.custodian.createKey(label: "k")
+        let created = try await harness.custodian.createAuthorization(keyID: key.id, name: "app", policy: .full, relays: [], maxUses: 2)
+        let stale = try #require(try await harness.custodian.unlock(accessToken: created.accessToken))
+        let request = PolicyRequest(method: .getPublicKey)
+        #expect(try await harness.custodian.authorize(stale, request: request) == .allowed)
+        #expect(try await harness.custodian.authorize(stale, request: request) == .allowed)
+        // The stale copy still says 0 uses, but the store refuses the third.
+        #expect(try await harness.custodian.authorize(stale, request: request) == .unusable)
+        #expect(try await harness.custodian.unlock(accessToken: created.accessToken) == nil)
+    }
+
+    @Test func anUnreadableStoredPolicyRefusesEverything() async throws {
+        let (store, dispose) = try await StoreKind.sqlite.makeStore()
+        defer { Task { await dispose() } }
+        let fixtures = Fixtures()
+        let (record, _) = try await fixtures.key()
+        try await store.insertKey(record)
+        var authorization = try await fixtures.authorization(keyID: record.id, token: "t")
+        authorization.policy = #"{"name":"broken","methods":["teleport"]}"#
+        try await store.insertAuthorization(authorization)
+        let custodian = KeyCustodian(store: store, keks: KEKRing(current: fixtures.kek), cache: DecryptedKeyCache())
+        let unlocked = try #require(try await custodian.unlock(accessToken: "t"))
+        #expect(unlocked.policy == .denyAll)
+        #expect(try await custodian.authorize(unlocked, request: PolicyRequest(method: .getPublicKey))
+            == .denied(PolicyDenial(code: .methodNotAllowed, description: "method \"get_public_key\" is not allowed by policy \"unreadable-policy\"")))
     }
 }

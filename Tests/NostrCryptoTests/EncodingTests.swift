@@ -80,3 +80,12 @@ struct JSONTests {
         #expect(value.serialized() == "{\"a\":\"x\\ny/🦄\",\"b\":[1,null]}")
     }
 }
+
+struct JSONEndOfInputTests {
+    @Test func truncatedObjectsSaySo() {
+        #expect(JSONTests.error("{") == "unexpected end of input at byte 1")
+        #expect(JSONTests.error("{\"a\"") == "unexpected end of input at byte 4")
+        #expect(JSONTests.error("{\"a\" 1}") == "expected ':' at byte 5")
+        #expect(JSONTests.error("{1:2}") == "expected a string key at byte 1")
+    }
+}

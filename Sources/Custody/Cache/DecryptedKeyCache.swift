@@ -8,11 +8,14 @@ public struct UnlockedAuthorization: Sendable {
     public let authorization: AuthorizationRecord
     public let userKey: SecretKey
     public let bunkerKey: SecretKey
+    /// The authorization's policy, parsed once. A stored policy that does not parse becomes ``Policy/denyAll``.
+    public let policy: Policy
 
     public init(authorization: AuthorizationRecord, userKey: SecretKey, bunkerKey: SecretKey) {
         self.authorization = authorization
         self.userKey = userKey
         self.bunkerKey = bunkerKey
+        self.policy = (try? Policy(stored: authorization.policy)) ?? .denyAll
     }
 }
 
