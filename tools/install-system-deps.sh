@@ -8,7 +8,8 @@ set -euo pipefail
 #   pkg-config        lets SwiftPM find libsecp256k1's flags
 #   python3-venv      the interop tier's virtual environment (.venv)
 #   gcc               builds the plain-C libsecp256k1 benchmark in tools/bench/
-packages=(libsecp256k1-dev pkg-config python3-venv gcc)
+#   postgresql        the PostgreSQL store's tests start a private server on loopback (tools/test-services.sh)
+packages=(libsecp256k1-dev pkg-config python3-venv gcc postgresql)
 
 missing=()
 for package in "${packages[@]}"; do

@@ -4,8 +4,16 @@ import NostrCrypto
 import Testing
 
 /// The behaviour every ``CustodyStore`` must have. Each test runs against each implementation in `StoreKind`.
+///
+/// PostgreSQL joins when `SIGNER_TEST_POSTGRES_URL` names a server (`make test` starts one); each test then gets a
+/// database of its own, created from that URL and dropped afterwards.
 enum StoreKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
     case sqlite
+    case postgres
+
+    static var allCases: [StoreKind] {
+        PostgresTestServer.url == nil ? [.sqlite] : [.sqlite, .postgres]
+    }
 
     var testDescription: String { self.rawValue }
 
@@ -19,6 +27,14 @@ enum StoreKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
             return (store, {
                 try? await store.close()
                 directory.cleanUp()
+            })
+        case .postgres:
+            let (url, drop) = try await PostgresTestServer.freshDatabase()
+            let store = try PostgresCustodyStore.connect(url: url)
+            try await store.migrate()
+            return (store, {
+                try? await store.close()
+                await drop()
             })
         }
     }

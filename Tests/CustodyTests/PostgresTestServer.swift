@@ -1,0 +1,130 @@
+import Custody
+import Foundation
+import Logging
+import PostgresNIO
+import Testing
+
+/// The PostgreSQL server `make test` starts (`tools/test-services.sh`), and throwaway databases on it.
+enum PostgresTestServer {
+    static var url: String? { ProcessInfo.processInfo.environment["SIGNER_TEST_POSTGRES_URL"] }
+
+    /// A new empty database on the test server; the returned function drops it.
+    static func freshDatabase() async throws -> (url: String, drop: @Sendable () async -> Void) {
+        guard let url = Self.url, let slash = url.lastIndex(of: "/") else {
+            throw CustodyError(.invalidInput, "SIGNER_TEST_POSTGRES_URL is not set")
+        }
+        let name = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        try await Self.administer(url: url, "CREATE DATABASE \(name)")
+        let databaseURL = String(url[...slash]) + name + "?sslmode=disable"
+        return (databaseURL, { try? await Self.administer(url: url, "DROP DATABASE IF EXISTS \(name) WITH (FORCE)") })
+    }
+
+    /// Runs one statement (database names cannot be bound parameters) on the server's main database.
+    static func administer(url: String, _ statement: String) async throws {
+        guard let slash = url.lastIndex(of: "/") else { return }
+        let base = String(url[..<slash])
+        let components = base.dropFirst("postgres://".count).split(separator: "@")
+        let credentials = components[0].split(separator: ":")
+        let hostPort = components[1].split(separator: ":")
+        let configuration = PostgresClient.Configuration(
+            host: String(hostPort[0]), port: Int(hostPort[1]) ?? 5432, username: String(credentials[0]),
+            password: credentials.count > 1 ? String(credentials[1]) : nil, database: String(url[url.index(after: slash)...]), tls: .disable
+        )
+        let client = PostgresClient(configuration: configuration)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            defer { group.cancelAll() }
+            try await client.query(PostgresQuery(unsafeSQL: statement))
+        }
+    }
+}
+
+/// A private PostgreSQL server for tests that stop and start it, on its own port and directory.
+struct PrivatePostgresServer {
+    let port: Int
+    let directory: TemporaryDirectory
+    let script: String
+
+    var url: String { "postgres://signer:signer@127.0.0.1:\(self.port)/signer?sslmode=disable" }
+
+    init?() {
+        guard let script = ProcessInfo.processInfo.environment["SIGNER_TEST_SERVICES_SCRIPT"] else { return nil }
+        self.script = script
+        self.port = Int.random(in: 20_000...29_999)
+        self.directory = TemporaryDirectory()
+        // The server runs as the postgres user when the tests run as root; it must reach its directory.
+        try? FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: self.directory.path)
+    }
+
+    func run(_ command: String) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = [self.script, command]
+        var environment = ProcessInfo.processInfo.environment
+        environment["SIGNER_TEST_POSTGRES_PORT"] = String(self.port)
+        environment["SIGNER_TEST_SERVICES_DIR"] = self.directory.path
+        process.environment = environment
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw CustodyError(.storeUnavailable, "tools/test-services.sh \(command) exited with \(process.terminationStatus)")
+        }
+    }
+}
+
+@Suite(.enabled(if: PostgresTestServer.url != nil, "needs SIGNER_TEST_POSTGRES_URL (make test starts PostgreSQL)"))
+struct PostgresStoreTests {
+    @Test func concurrentMigrationsApplyEachVersionOnce() async throws {
+        let (url, drop) = try await PostgresTestServer.freshDatabase()
+        defer { Task { await drop() } }
+        let stores = try (0..<4).map { _ in try PostgresCustodyStore.connect(url: url) }
+        let applied = try await withThrowingTaskGroup(of: [Int].self) { group in
+            for store in stores { group.addTask { try await store.migrate() } }
+            return try await group.reduce(into: [Int]()) { $0 += $1 }
+        }
+        #expect(applied == [1])
+        #expect(try await stores[0].appliedMigrations() == [1])
+        for store in stores { try await store.close() }
+    }
+
+    @Test func aBadURLIsOneClearError() {
+        for url in ["mysql://x@y/z", "postgres://host/db", "postgres://u@host:99999/db", "postgres://u@host/db?sslmode=maybe"] {
+            #expect(throws: CustodyError.self, "\(url)") { _ = try PostgresCustodyStore.connect(url: url) }
+        }
+    }
+
+    @Test func anOutageIsAClearErrorAndTheSameStoreRecovers() async throws {
+        guard let server = PrivatePostgresServer() else { return }
+        defer {
+            try? server.run("stop")
+            server.directory.cleanUp()
+        }
+        try server.run("start")
+        let store = try PostgresCustodyStore.connect(url: server.url, operationTimeout: .seconds(3))
+        try await store.migrate()
+        let fixtures = Fixtures()
+        let (record, _) = try await fixtures.key()
+        try await store.insertKey(record)
+
+        try server.run("stop-postgres")
+        let started = ContinuousClock.now
+        do {
+            _ = try await store.key(id: record.id)
+            Issue.record("read succeeded while PostgreSQL was down")
+        } catch let error as CustodyError {
+            #expect(error.code == .storeUnavailable)
+            #expect(!error.description.isEmpty)
+        }
+        #expect(started.duration(to: .now) < .seconds(5))
+
+        try server.run("start-postgres")
+        var recovered: KeyRecord? = nil
+        for _ in 0..<50 where recovered == nil {
+            recovered = try? await store.key(id: record.id)
+            if recovered == nil { try await Task.sleep(for: .milliseconds(200)) }
+        }
+        #expect(recovered == record)
+        try await store.close()
+    }
+}
