@@ -45,9 +45,14 @@ run: build
 		$(SIGNER_DEBUG) --help; \
 	fi
 
+# The tiers run against PostgreSQL (and later Redis and the KMS mock) started on 127.0.0.1 by tools/test-services.sh;
+# they are stopped afterwards whatever the outcome, and the tiers' exit status is kept.
 test: venv
 	swift build --build-tests $(SWIFT_BUILD_FLAGS)
-	$(MAKE) --no-print-directory test-swift test-interop
+	@env_lines=$$(bash tools/test-services.sh start) || { bash tools/test-services.sh stop; exit 1; }; \
+	eval "$$env_lines"; \
+	status=0; $(MAKE) --no-print-directory test-swift test-interop || status=$$?; \
+	bash tools/test-services.sh stop; exit $$status
 
 test-swift:
 	swift test --skip-build
@@ -62,4 +67,5 @@ bench-crypto: build-release
 	taskset -c 0 $(SIGNER_RELEASE) bench crypto --iterations 20000
 
 clean:
-	rm -rf .build .venv
+	bash tools/test-services.sh stop
+	rm -rf .build .venv .build-services

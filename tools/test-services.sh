@@ -61,12 +61,15 @@ start_postgres() {
     fi
 }
 
+# mode "fast" keeps committed data (the outage test restarts the same server); "immediate" is for teardown only:
+# with synchronous_commit=off an immediate stop loses the last commits.
 stop_postgres() {
+    local mode=$1
     [ -f "$postgres_data/PG_VERSION" ] || return 0
     local bin
     bin=$(postgres_bin)
     if as_postgres "$bin/pg_ctl" -D "$postgres_data" status >/dev/null 2>&1; then
-        as_postgres "$bin/pg_ctl" -D "$postgres_data" -m immediate -w stop >/dev/null
+        as_postgres "$bin/pg_ctl" -D "$postgres_data" -m "$mode" -w stop >/dev/null
     fi
 }
 
@@ -81,10 +84,10 @@ case "${1:-}" in
         print_env
         ;;
     stop)
-        stop_postgres
+        stop_postgres immediate
         rm -rf "$postgres_root"
         ;;
-    stop-postgres) stop_postgres ;;
+    stop-postgres) stop_postgres fast ;;
     start-postgres) start_postgres ;;
     env) print_env ;;
     *)

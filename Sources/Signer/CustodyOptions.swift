@@ -5,13 +5,14 @@ import Foundation
 /// Where custody state lives, for the commands that open it directly (`signer migrate`, `signer kek rotate`).
 /// Each option falls back to its `SIGNER_*` environment variable, then to the embedded default.
 ///
-/// Keys: `SIGNER_DATA_DIR` (default `./signer-data`), `SIGNER_DATABASE_URL` (default: `<data dir>/signer.sqlite`),
+/// Keys: `SIGNER_DATA_DIR` (default `./signer-data`), `SIGNER_DATABASE_URL` (default: `<data dir>/signer.sqlite`;
+/// `postgres://…` or `postgresql://…` for PostgreSQL),
 /// `SIGNER_KMS` (`file`, the default), `SIGNER_KEK_PATH` (default `<data dir>/kek`).
 struct CustodyOptions: ParsableArguments {
     @Option(help: "Data directory (env SIGNER_DATA_DIR, default ./signer-data).")
     var dataDir: String?
 
-    @Option(help: "Database: a SQLite file path or sqlite:PATH (env SIGNER_DATABASE_URL, default <data dir>/signer.sqlite).")
+    @Option(help: "Database: postgres://user:password@host:port/db, a SQLite file path or sqlite:PATH (env SIGNER_DATABASE_URL, default <data dir>/signer.sqlite).")
     var databaseURL: String?
 
     @Option(help: "KEK backend: file (env SIGNER_KMS, default file).")
@@ -39,10 +40,14 @@ struct CustodyOptions: ParsableArguments {
     }
 
     /// Opens the store, creating the data directory (mode 0700) when the default SQLite location is used.
-    func openStore() async throws -> any CustodyStore {
+    private func openStore() async throws -> any CustodyStore {
         let url = self.databaseURL ?? self.environment["SIGNER_DATABASE_URL"]
         if let url, url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
-            throw CommandLineError("SIGNER_DATABASE_URL: PostgreSQL is not available in this build yet")
+            do {
+                return try PostgresCustodyStore.connect(url: url)
+            } catch let error as CustodyError {
+                throw CommandLineError("SIGNER_DATABASE_URL: \(error.description)")
+            }
         }
         let path: String
         if let url {
@@ -56,6 +61,23 @@ struct CustodyOptions: ParsableArguments {
         } catch let error as CustodyError {
             throw CommandLineError(error.description)
         }
+    }
+
+    /// Opens the store, runs `body`, and closes the store however `body` ends (a PostgreSQL pool must be shut down).
+    func withStore<Result>(_ body: (any CustodyStore) async throws -> Result) async throws -> Result {
+        if self.kekPath == nil && self.environment["SIGNER_KEK_PATH"] == nil {
+            try self.createDataDirectory()  // the file backend's KEK lives there by default
+        }
+        let store = try await self.openStore()
+        let result: Result
+        do {
+            result = try await withCustodyErrors { try await body(store) }
+        } catch {
+            try? await store.close()
+            throw error
+        }
+        try await withCustodyErrors { try await store.close() }
+        return result
     }
 
     func createDataDirectory() throws {

@@ -33,8 +33,7 @@ struct KEKCommand: AsyncParsableCommand {
 
         func run() async throws {
             _ = try self.custody.resolvedKMS
-            let store = try await self.custody.openStore()
-            try await withCustodyErrors {
+            try await self.custody.withStore { store in
                 try await store.migrate()
                 let source = try FileKeyEncryptionBackend.open(path: self.fromKEKPath)
                 let targetPath = self.custody.resolvedKEKPath
@@ -53,7 +52,6 @@ struct KEKCommand: AsyncParsableCommand {
                 }
                 CommandLineIO.writeLine("done: \(progress)")
             }
-            try await store.close()
         }
     }
 }

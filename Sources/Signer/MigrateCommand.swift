@@ -12,9 +12,7 @@ struct MigrateCommand: AsyncParsableCommand {
 
     func run() async throws {
         _ = try self.custody.resolvedKMS
-        let store = try await self.custody.openStore()
-        defer { Task { try? await store.close() } }
-        try await withCustodyErrors {
+        try await self.custody.withStore { store in
             let applied = try await store.migrate()
             _ = try await FileKeyEncryptionBackend.openOrCreate(path: self.custody.resolvedKEKPath, store: store)
             let versions = try await store.appliedMigrations()
@@ -24,6 +22,5 @@ struct MigrateCommand: AsyncParsableCommand {
                 CommandLineIO.writeLine("applied \(applied.count) migration(s); schema is at version \(versions.last ?? 0)")
             }
         }
-        try await store.close()
     }
 }

@@ -1,4 +1,6 @@
 import ArgumentParser
+import Foundation
+import Logging
 
 #if canImport(Glibc)
 import Glibc
@@ -15,6 +17,14 @@ struct SignerCommand: AsyncParsableCommand {
     static func main() async {
         // Everything the signer creates (database, KEK file, data directory) is for its own user only.
         umask(0o077)
+        // The one-shot commands answer with one line; library chatter (a pool retrying a connection) stays below
+        // `warning` unless SIGNER_LOG_LEVEL asks for it. Logs go to stderr so stdout stays machine-readable.
+        let level = ProcessInfo.processInfo.environment["SIGNER_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? any AsyncParsableCommand {

@@ -56,19 +56,57 @@ struct PrivatePostgresServer {
         try? FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: self.directory.path)
     }
 
-    func run(_ command: String) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [self.script, command]
+    /// Starts the server, runs `body`, and stops the server and removes its files however `body` ends.
+    func withRunning(_ body: () async throws -> Void) async throws {
+        try await self.run("start")
+        do {
+            try await body()
+        } catch {
+            try? await self.run("stop")
+            self.directory.cleanUp()
+            throw error
+        }
+        try await self.run("stop")
+        self.directory.cleanUp()
+    }
+
+    /// Runs `tools/test-services.sh <command>` for this server. Foundation's `Process.waitUntilExit` does not return
+    /// here: the daemon that `pg_ctl` leaves behind inherits the descriptor Foundation watches for the exit. So the
+    /// script is spawned directly and reaped with `waitpid` on a thread of its own, off the cooperative pool.
+    func run(_ command: String) async throws {
         var environment = ProcessInfo.processInfo.environment
         environment["SIGNER_TEST_POSTGRES_PORT"] = String(self.port)
         environment["SIGNER_TEST_SERVICES_DIR"] = self.directory.path
-        process.environment = environment
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw CustodyError(.storeUnavailable, "tools/test-services.sh \(command) exited with \(process.terminationStatus)")
+        let status = try await spawnAndWait(["/bin/bash", self.script, command], environment: environment)
+        guard status == 0 else {
+            throw CustodyError(.storeUnavailable, "tools/test-services.sh \(command) exited with \(status)")
+        }
+    }
+}
+
+/// Spawns `arguments` with stdout on /dev/null and returns its exit status once it has exited.
+func spawnAndWait(_ arguments: [String], environment: [String: String]) async throws -> Int32 {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+    let argv = arguments.map { strdup($0) } + [nil]
+    let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+    defer {
+        argv.forEach { free($0) }
+        envp.forEach { free($0) }
+    }
+    var pid: pid_t = 0
+    let spawned = posix_spawn(&pid, arguments[0], &actions, nil, argv, envp)
+    guard spawned == 0 else { throw CustodyError(.storeUnavailable, "cannot start \(arguments[0]): errno \(spawned)") }
+    let child = pid
+    return await withCheckedContinuation { continuation in
+        Thread.detachNewThread {
+            var status: Int32 = 0
+            while waitpid(child, &status, 0) == -1 && errno == EINTR {}
+            // WIFEXITED/WEXITSTATUS are macros Swift cannot import.
+            let exited = status & 0x7f == 0
+            continuation.resume(returning: exited ? (status >> 8) & 0xff : 128 + (status & 0x7f))
         }
     }
 }
@@ -77,7 +115,6 @@ struct PrivatePostgresServer {
 struct PostgresStoreTests {
     @Test func concurrentMigrationsApplyEachVersionOnce() async throws {
         let (url, drop) = try await PostgresTestServer.freshDatabase()
-        defer { Task { await drop() } }
         let stores = try (0..<4).map { _ in try PostgresCustodyStore.connect(url: url) }
         let applied = try await withThrowingTaskGroup(of: [Int].self) { group in
             for store in stores { group.addTask { try await store.migrate() } }
@@ -86,6 +123,7 @@ struct PostgresStoreTests {
         #expect(applied == [1])
         #expect(try await stores[0].appliedMigrations() == [1])
         for store in stores { try await store.close() }
+        await drop()
     }
 
     @Test func aBadURLIsOneClearError() {
@@ -96,35 +134,32 @@ struct PostgresStoreTests {
 
     @Test func anOutageIsAClearErrorAndTheSameStoreRecovers() async throws {
         guard let server = PrivatePostgresServer() else { return }
-        defer {
-            try? server.run("stop")
-            server.directory.cleanUp()
-        }
-        try server.run("start")
-        let store = try PostgresCustodyStore.connect(url: server.url, operationTimeout: .seconds(3))
-        try await store.migrate()
-        let fixtures = Fixtures()
-        let (record, _) = try await fixtures.key()
-        try await store.insertKey(record)
+        try await server.withRunning {
+            let store = try PostgresCustodyStore.connect(url: server.url, operationTimeout: .seconds(3))
+            try await store.migrate()
+            let fixtures = Fixtures()
+            let (record, _) = try await fixtures.key()
+            try await store.insertKey(record)
 
-        try server.run("stop-postgres")
-        let started = ContinuousClock.now
-        do {
-            _ = try await store.key(id: record.id)
-            Issue.record("read succeeded while PostgreSQL was down")
-        } catch let error as CustodyError {
-            #expect(error.code == .storeUnavailable)
-            #expect(!error.description.isEmpty)
-        }
-        #expect(started.duration(to: .now) < .seconds(5))
+            try await server.run("stop-postgres")
+            let started = ContinuousClock.now
+            do {
+                _ = try await store.key(id: record.id)
+                Issue.record("read succeeded while PostgreSQL was down")
+            } catch let error as CustodyError {
+                #expect(error.code == .storeUnavailable)
+                #expect(!error.description.isEmpty)
+            }
+            #expect(started.duration(to: .now) < .seconds(5))
 
-        try server.run("start-postgres")
-        var recovered: KeyRecord? = nil
-        for _ in 0..<50 where recovered == nil {
-            recovered = try? await store.key(id: record.id)
-            if recovered == nil { try await Task.sleep(for: .milliseconds(200)) }
+            try await server.run("start-postgres")
+            var recovered: KeyRecord? = nil
+            for _ in 0..<50 where recovered == nil {
+                recovered = try? await store.key(id: record.id)
+                if recovered == nil { try await Task.sleep(for: .milliseconds(200)) }
+            }
+            #expect(recovered == record)
+            try await store.close()
         }
-        #expect(recovered == record)
-        try await store.close()
     }
 }

@@ -2,6 +2,10 @@
 
 import os
 import stat
+import subprocess
+import uuid
+
+import pytest
 
 
 def mode(path) -> int:
@@ -75,3 +79,50 @@ def test_kek_rotate_moves_the_canary_and_is_idempotent(signer, tmp_path):
     assert signer.ok("migrate", "--data-dir", str(data), "--kek-path", str(new_kek)).text == "schema is up to date (version 1)\n"
     again = signer.ok("kek", "rotate", "--data-dir", str(data), "--from-kek-path", str(data / "kek"), "--kek-path", str(new_kek))
     assert again.text.splitlines()[-1] == "done: scanned 0, re-wrapped 0, already current 0, changed concurrently 0"
+
+
+POSTGRES_URL = os.environ.get("SIGNER_TEST_POSTGRES_URL")
+
+
+@pytest.fixture
+def postgres_database():
+    """A fresh database on the server `make test` starts, dropped afterwards."""
+    if POSTGRES_URL is None:
+        pytest.fail("SIGNER_TEST_POSTGRES_URL is not set: run the tiers through `make test`")
+    name = "cli_" + uuid.uuid4().hex
+    administer = POSTGRES_URL
+    subprocess.run(["psql", administer, "-q", "-c", f"CREATE DATABASE {name}"], check=True, timeout=30)
+    yield POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
+    subprocess.run(["psql", administer, "-q", "-c", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"], check=True, timeout=30)
+
+
+def test_migrate_and_rotate_on_postgres(signer, tmp_path, postgres_database):
+    data = tmp_path / "data"
+    arguments = ("--data-dir", str(data), "--database-url", postgres_database)
+    assert signer.ok("migrate", *arguments).text == "applied 1 migration(s); schema is at version 1\n"
+    assert signer.ok("migrate", *arguments).text == "schema is up to date (version 1)\n"
+    assert not (data / "signer.sqlite").exists()
+    new_kek = tmp_path / "new-kek"
+    rotated = signer.ok("kek", "rotate", *arguments, "--from-kek-path", str(data / "kek"), "--kek-path", str(new_kek))
+    assert rotated.text.splitlines()[-1] == "done: scanned 0, re-wrapped 0, already current 0, changed concurrently 0"
+    # The canary row moved to the new KEK in PostgreSQL, not in some local file.
+    assert signer.run("migrate", *arguments).error_line == "Error: KEK does not match the stored keys"
+
+
+def test_postgres_url_errors_are_one_line(signer, tmp_path):
+    if POSTGRES_URL is None:
+        pytest.fail("SIGNER_TEST_POSTGRES_URL is not set: run the tiers through `make test`")
+    data = str(tmp_path / "data")
+    result = signer.run("migrate", "--data-dir", data, "--database-url", "postgres://signer@127.0.0.1/db?sslmode=maybe")
+    assert result.returncode != 0
+    assert result.error_line == 'Error: SIGNER_DATABASE_URL: sslmode must be disable, prefer or require'
+    # Nothing listens on port 1: a clear error within the operation time-out, not a hang.
+    result = signer.run("migrate", "--data-dir", data, "--database-url", "postgres://signer:x@127.0.0.1:1/db")
+    assert result.returncode != 0
+    assert result.error_line == "Error: PostgreSQL did not answer within 5.0 seconds: cannot connect to 127.0.0.1:1 (Connection refused)"
+    # A server that answers but refuses: the server's reason, not just a time-out.
+    missing = POSTGRES_URL.rsplit("/", 1)[0] + "/no_such_database"
+    result = signer.run("migrate", "--data-dir", data, "--database-url", missing)
+    assert result.error_line == (
+        'Error: PostgreSQL did not answer within 5.0 seconds: database "no_such_database" does not exist (SQLSTATE 3D000)'
+    )

@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import NIOPosix
 import NostrCrypto
 import PostgresNIO
 
@@ -11,6 +12,7 @@ import PostgresNIO
 /// the same store works again as soon as the database is back: the pool reconnects on its own.
 public final class PostgresCustodyStore: CustodyStore {
     private let client: PostgresClient
+    private let location: PostgresURL
     private let runner: Task<Void, Never>
     private let operationTimeout: Duration
     private let logger: Logger
@@ -18,8 +20,9 @@ public final class PostgresCustodyStore: CustodyStore {
     /// Serialises migrations across replicas: every instance takes this advisory lock before migrating.
     static let migrationLockKey: Int64 = 0x6E73_6967_6E65_7201  // "nsigner" + 1
 
-    private init(client: PostgresClient, operationTimeout: Duration, logger: Logger) {
+    private init(client: PostgresClient, location: PostgresURL, operationTimeout: Duration, logger: Logger) {
         self.client = client
+        self.location = location
         self.operationTimeout = operationTimeout
         self.logger = logger
         self.runner = Task { await client.run() }
@@ -32,11 +35,12 @@ public final class PostgresCustodyStore: CustodyStore {
         maximumConnections: Int = 20,
         logger: Logger = Logger(label: "signer.custody.postgres")
     ) throws -> PostgresCustodyStore {
-        var configuration = try PostgresURL.configuration(from: url)
+        let location = try PostgresURL(url)
+        var configuration = location.clientConfiguration
         configuration.options.connectTimeout = operationTimeout
         configuration.options.maximumConnections = maximumConnections
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
-        return PostgresCustodyStore(client: client, operationTimeout: operationTimeout, logger: logger)
+        return PostgresCustodyStore(client: client, location: location, operationTimeout: operationTimeout, logger: logger)
     }
 
     public func close() async throws {
@@ -58,7 +62,7 @@ public final class PostgresCustodyStore: CustodyStore {
                 }
                 defer { group.cancelAll() }
                 guard let first = try await group.next(), let result = first else {
-                    throw CustodyError(.storeUnavailable, "PostgreSQL did not answer within \(timeout)")
+                    throw CustodyError(.storeUnavailable, "PostgreSQL did not answer within \(timeout)\(await self.diagnosis())")
                 }
                 return result
             }
@@ -71,6 +75,36 @@ public final class PostgresCustodyStore: CustodyStore {
         } catch {
             throw CustodyError(.storeUnavailable, "PostgreSQL operation failed: \(type(of: error))")
         }
+    }
+
+    /// Why the pool has no connection, found by one direct connection attempt: the pool retries quietly and a time-out
+    /// alone would hide a wrong database name or password. Returns "" when the server answers now.
+    private func diagnosis() async -> String {
+        do {
+            let connection = try await PostgresConnection.connect(
+                configuration: try self.location.connectionConfiguration, id: 0, logger: self.logger
+            )
+            try? await connection.close()
+            return ""
+        } catch let error as PSQLError {
+            if let state = error.serverInfo?[.sqlState], let message = error.serverInfo?[.message] {
+                return ": \(message) (SQLSTATE \(state))"
+            }
+            return ": cannot connect to \(self.location.host):\(self.location.port) (\(Self.reason(error)))"
+        } catch {
+            return ": cannot connect to \(self.location.host):\(self.location.port)"
+        }
+    }
+
+    /// The socket-level reason behind a connection failure ("Connection refused"), else the error code's name.
+    private static func reason(_ error: PSQLError) -> String {
+        if let connection = error.underlying as? NIOConnectionError,
+            let io = connection.connectionErrors.lazy.compactMap({ $0.error as? IOError }).first
+        {
+            return String(cString: strerror(io.errnoCode))
+        }
+        if let io = error.underlying as? IOError { return String(cString: strerror(io.errnoCode)) }
+        return "\(error.code)"
     }
 
     static func translate(_ error: PSQLError) -> CustodyError {
@@ -461,63 +495,5 @@ public final class PostgresCustodyStore: CustodyStore {
     private static func publicKey(_ hex: String) throws -> PublicKey {
         guard let key = try? PublicKey(hex: hex) else { throw CustodyError(.storeUnavailable, "stored row holds an invalid public key") }
         return key
-    }
-}
-
-/// `postgres://` URLs to `PostgresClient` configuration.
-enum PostgresURL {
-    static func configuration(from url: String) throws -> PostgresClient.Configuration {
-        let invalid = CustodyError(.invalidInput, "database URL must look like postgres://user:password@host:port/database")
-        let scheme: String
-        if url.hasPrefix("postgres://") { scheme = "postgres://" } else if url.hasPrefix("postgresql://") { scheme = "postgresql://" } else { throw invalid }
-        var rest = Substring(url.dropFirst(scheme.count))
-        var sslMode = "prefer"
-        if let question = rest.firstIndex(of: "?") {
-            for pair in rest[rest.index(after: question)...].split(separator: "&") {
-                let parts = pair.split(separator: "=", maxSplits: 1)
-                if parts.count == 2, parts[0] == "sslmode" { sslMode = String(parts[1]) }
-            }
-            rest = rest[..<question]
-        }
-        guard let at = rest.lastIndex(of: "@") else { throw invalid }
-        let credentials = rest[..<at]
-        let location = rest[rest.index(after: at)...]
-        let userParts = credentials.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
-        guard let user = userParts.first.map({ Self.percentDecode($0) }), !user.isEmpty else { throw invalid }
-        let password = userParts.count == 2 ? Self.percentDecode(userParts[1]) : nil
-        let hostAndDatabase = location.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
-        guard hostAndDatabase.count == 2, !hostAndDatabase[1].isEmpty else { throw invalid }
-        let hostPort = hostAndDatabase[0].split(separator: ":", maxSplits: 1)
-        guard let host = hostPort.first, !host.isEmpty else { throw invalid }
-        var port = 5432
-        if hostPort.count == 2 {
-            guard let parsed = Int(hostPort[1]), (1...65535).contains(parsed) else { throw invalid }
-            port = parsed
-        }
-        let tls: PostgresClient.Configuration.TLS
-        switch sslMode {
-        case "disable": tls = .disable
-        case "prefer": tls = .prefer(.makeClientConfiguration())
-        case "require": tls = .require(.makeClientConfiguration())
-        default: throw CustodyError(.invalidInput, "sslmode must be disable, prefer or require")
-        }
-        return PostgresClient.Configuration(
-            host: String(host), port: port, username: user, password: password, database: Self.percentDecode(hostAndDatabase[1]), tls: tls
-        )
-    }
-
-    private static func percentDecode(_ text: Substring) -> String {
-        var bytes: [UInt8] = []
-        var iterator = Array(text.utf8).makeIterator()
-        while let byte = iterator.next() {
-            if byte == UInt8(ascii: "%"), let high = iterator.next(), let low = iterator.next(),
-                let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16)
-            {
-                bytes.append(value)
-            } else {
-                bytes.append(byte)
-            }
-        }
-        return String(decoding: bytes, as: UTF8.self)
     }
 }
