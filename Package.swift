@@ -81,6 +81,7 @@ let package = Package(
             dependencies: [
                 "Custody",
                 "NostrCrypto",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
