@@ -6,8 +6,9 @@ import Foundation
 /// Each option falls back to its `SIGNER_*` environment variable, then to the embedded default.
 ///
 /// Keys: `SIGNER_DATA_DIR` (default `./signer-data`), `SIGNER_DATABASE_URL` (default: `<data dir>/signer.sqlite`;
-/// `postgres://…` or `postgresql://…` for PostgreSQL),
-/// `SIGNER_KMS` (`file`, the default), `SIGNER_KEK_PATH` (default `<data dir>/kek`).
+/// `postgres://…` or `postgresql://…` for PostgreSQL), `SIGNER_KMS` (`file`, the default, or `aws-kms`),
+/// `SIGNER_KEK_PATH` (file backend; default `<data dir>/kek`), `SIGNER_KMS_KEY_ID` and `SIGNER_KMS_ENDPOINT` (aws-kms;
+/// region and credentials from the standard `AWS_*` variables).
 struct CustodyOptions: ParsableArguments {
     @Option(help: "Data directory (env SIGNER_DATA_DIR, default ./signer-data).")
     var dataDir: String?
@@ -15,11 +16,17 @@ struct CustodyOptions: ParsableArguments {
     @Option(help: "Database: postgres://user:password@host:port/db, a SQLite file path or sqlite:PATH (env SIGNER_DATABASE_URL, default <data dir>/signer.sqlite).")
     var databaseURL: String?
 
-    @Option(help: "KEK backend: file (env SIGNER_KMS, default file).")
+    @Option(help: "KEK backend: file or aws-kms (env SIGNER_KMS, default file).")
     var kms: String?
 
     @Option(help: "KEK file for the file backend (env SIGNER_KEK_PATH, default <data dir>/kek).")
     var kekPath: String?
+
+    @Option(help: "AWS KMS key id, ARN or alias for the aws-kms backend (env SIGNER_KMS_KEY_ID).")
+    var kmsKeyID: String?
+
+    @Option(help: "AWS KMS endpoint (env SIGNER_KMS_ENDPOINT, default https://kms.<AWS_REGION>.amazonaws.com).")
+    var kmsEndpoint: String?
 
     private var environment: [String: String] { ProcessInfo.processInfo.environment }
 
@@ -31,9 +38,6 @@ struct CustodyOptions: ParsableArguments {
             let name = self.kms ?? self.environment["SIGNER_KMS"] ?? "file"
             guard let kind = KEKBackendKind.allCases.first(where: { $0.name == name }) else {
                 throw CommandLineError("SIGNER_KMS: unknown KEK backend \"\(name)\" (expected file or aws-kms)")
-            }
-            guard kind == .file else {
-                throw CommandLineError("SIGNER_KMS: the aws-kms backend is not available in this build yet")
             }
             return kind
         }
@@ -63,9 +67,33 @@ struct CustodyOptions: ParsableArguments {
         }
     }
 
+    /// The configured KEK, checked against the store: the file backend creates its file on first use (never next to
+    /// sealed keys); the aws-kms backend must pass its health check. Then the canary is verified, or sealed on first use.
+    func openKEK(store: any CustodyStore) async throws -> any KeyEncryptionBackend {
+        switch try self.resolvedKMS {
+        case .file:
+            return try await FileKeyEncryptionBackend.openOrCreate(path: self.resolvedKEKPath, store: store)
+        case .awsKMS:
+            let backend = try self.awsKMSBackend(keyID: self.kmsKeyID)
+            try await backend.checkHealth()
+            try await KEKCanary.verifyOrInitialize(keks: KEKRing(current: backend), store: store)
+            return backend
+        }
+    }
+
+    /// An aws-kms backend for `keyID` (or SIGNER_KMS_KEY_ID), with this command's endpoint and the AWS environment.
+    func awsKMSBackend(keyID: String?) throws -> AWSKMSBackend {
+        do {
+            let configuration = try AWSKMSConfiguration.fromEnvironment(self.environment, keyID: keyID, endpoint: self.kmsEndpoint)
+            return AWSKMSBackend(client: try AWSKMSClient(configuration: configuration))
+        } catch let error as CustodyError {
+            throw CommandLineError(error.description)
+        }
+    }
+
     /// Opens the store, runs `body`, and closes the store however `body` ends (a PostgreSQL pool must be shut down).
     func withStore<Result>(_ body: (any CustodyStore) async throws -> Result) async throws -> Result {
-        if self.kekPath == nil && self.environment["SIGNER_KEK_PATH"] == nil {
+        if (try? self.resolvedKMS) == .file && self.kekPath == nil && self.environment["SIGNER_KEK_PATH"] == nil {
             try self.createDataDirectory()  // the file backend's KEK lives there by default
         }
         let store = try await self.openStore()

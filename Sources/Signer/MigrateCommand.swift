@@ -14,7 +14,7 @@ struct MigrateCommand: AsyncParsableCommand {
         _ = try self.custody.resolvedKMS
         try await self.custody.withStore { store in
             let applied = try await store.migrate()
-            _ = try await FileKeyEncryptionBackend.openOrCreate(path: self.custody.resolvedKEKPath, store: store)
+            _ = try await self.custody.openKEK(store: store)
             let versions = try await store.appliedMigrations()
             if applied.isEmpty {
                 CommandLineIO.writeLine("schema is up to date (version \(versions.last ?? 0))")

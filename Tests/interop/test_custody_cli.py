@@ -126,3 +126,64 @@ def test_postgres_url_errors_are_one_line(signer, tmp_path):
     assert result.error_line == (
         'Error: PostgreSQL did not answer within 5.0 seconds: database "no_such_database" does not exist (SQLSTATE 3D000)'
     )
+
+
+KMS_ENDPOINT = os.environ.get("SIGNER_TEST_KMS_ENDPOINT")
+
+
+@pytest.fixture
+def kms(monkeypatch):
+    """The moto KMS `make test` starts: the AWS environment for the signer, and a boto3 client to make keys with."""
+    if KMS_ENDPOINT is None:
+        pytest.fail("SIGNER_TEST_KMS_ENDPOINT is not set: run the tiers through `make test`")
+    import boto3
+
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "AKIDINTEROP",
+        "AWS_SECRET_ACCESS_KEY": "interop-secret",
+        "AWS_REGION": "us-east-1",
+        "SIGNER_KMS_ENDPOINT": KMS_ENDPOINT,
+    }.items():
+        monkeypatch.setenv(name, value)
+    return boto3.client(
+        "kms", endpoint_url=KMS_ENDPOINT, region_name="us-east-1",
+        aws_access_key_id="AKIDINTEROP", aws_secret_access_key="interop-secret",
+    )
+
+
+def test_migrate_with_aws_kms_and_rotate_file_to_kms_and_back(signer, tmp_path, kms):
+    data = tmp_path / "data"
+    key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+    assert signer.ok("migrate", "--data-dir", str(data)).text == "applied 1 migration(s); schema is at version 1\n"
+
+    to_kms = signer.ok("kek", "rotate", "--data-dir", str(data), "--from-kek-path", str(data / "kek"), "--kms", "aws-kms", "--kms-key-id", key_id)
+    lines = to_kms.text.splitlines()
+    assert lines[0].startswith("re-wrapping data keys from file:") and lines[0].endswith(f" to aws-kms:{key_id}")
+    assert lines[-1] == "done: scanned 0, re-wrapped 0, already current 0, changed concurrently 0"
+    # The canary is now KMS-wrapped: the file KEK no longer matches, the KMS key does.
+    assert signer.run("migrate", "--data-dir", str(data)).error_line == "Error: KEK does not match the stored keys"
+    assert signer.ok("migrate", "--data-dir", str(data), "--kms", "aws-kms", "--kms-key-id", key_id).text == "schema is up to date (version 1)\n"
+
+    back = signer.ok("kek", "rotate", "--data-dir", str(data), "--from-kms-key-id", key_id, "--kek-path", str(tmp_path / "kek2"))
+    assert back.text.splitlines()[0] == f"created KEK file {tmp_path / 'kek2'}"
+    assert signer.ok("migrate", "--data-dir", str(data), "--kek-path", str(tmp_path / "kek2")).text == "schema is up to date (version 1)\n"
+
+
+def test_aws_kms_errors_are_one_line(signer, tmp_path, kms, monkeypatch):
+    data = str(tmp_path / "data")
+    result = signer.run("migrate", "--data-dir", data, "--kms", "aws-kms")
+    assert result.error_line == "Error: SIGNER_KMS_KEY_ID is not set (the aws-kms backend needs the key id or alias to use)"
+
+    result = signer.run("migrate", "--data-dir", data, "--kms", "aws-kms", "--kms-key-id", "alias/does-not-exist")
+    assert result.returncode != 0
+    assert result.error_line.startswith("Error: AWS KMS refused DescribeKey: NotFoundException")
+
+    result = signer.run("migrate", "--data-dir", data, "--kms", "aws-kms", "--kms-key-id", "k", "--kms-endpoint", "kms.example.com")
+    assert result.error_line == "Error: SIGNER_KMS_ENDPOINT must look like https://host[:port]"
+
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    result = signer.run("migrate", "--data-dir", data, "--kms", "aws-kms", "--kms-key-id", "k")
+    assert result.error_line == "Error: AWS_SECRET_ACCESS_KEY is not set (the aws-kms backend needs AWS credentials)"
+
+    result = signer.run("kek", "rotate", "--data-dir", data)
+    assert "name the current KEK with exactly one of --from-kek-path and --from-kms-key-id" in result.error_line
