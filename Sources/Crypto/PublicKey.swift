@@ -28,8 +28,8 @@ public struct PublicKey: Sendable {
         self.parsed = parsed
     }
 
-    init(validatedBytes bytes: [UInt8], parsed: secp256k1_xonly_pubkey) {
-        self.x = Bytes32(bytes)
+    init(validatedX x: Bytes32, parsed: secp256k1_xonly_pubkey) {
+        self.x = x
         self.parsed = parsed
     }
 

@@ -6,28 +6,37 @@ import CSecp256k1
 /// redacted, so it cannot end up in logs, JSON or crash dumps by accident. Getting the secret out takes a call
 /// whose name says so (``exportHex()``, ``exportNsec()``, ``withUnsafeSecretBytes(_:)``).
 ///
-/// The libsecp256k1 keypair (which also holds the secret) is computed once at creation, so signing costs one
-/// signature, not a key derivation and a signature.
+/// Only the libsecp256k1 keypair is kept (it holds the secret and the public key), computed once at creation, so
+/// signing costs one signature, not a key derivation and a signature. The secret bytes are read out of it on demand.
 public struct SecretKey: Sendable {
     private static let secretCount = 32
     private static let keypairCount = MemoryLayout<secp256k1_keypair>.size
 
-    /// The secret's 32 bytes followed by the libsecp256k1 keypair.
+    /// The libsecp256k1 keypair.
     private let storage: SecureBytes
+    /// The x coordinate of the public key; the parsed form is read out of the keypair when asked for, which keeps a
+    /// cached key 64 bytes smaller.
+    private let x: Bytes32
+
     /// The x-only public key of this secret.
-    public let publicKey: PublicKey
+    public var publicKey: PublicKey {
+        var xonly = secp256k1_xonly_pubkey()
+        self.withUnsafeKeypair { keypair in
+            _ = secp256k1_keypair_xonly_pub(Secp256k1Context.shared.pointer, &xonly, nil, keypair)
+        }
+        return PublicKey(validatedX: self.x, parsed: xonly)
+    }
 
     /// - Throws: ``NostrCryptoError/invalidSecretKey`` unless `bytes` is 32 bytes in [1, n-1].
     public init(bytes: some Collection<UInt8>) throws {
         guard bytes.count == Self.secretCount else { throw NostrCryptoError.invalidSecretKey }
         let context = Secp256k1Context.shared.pointer
         var xonly = secp256k1_xonly_pubkey()
-        self.storage = try SecureBytes(count: Self.secretCount + Self.keypairCount) { buffer in
-            let secret = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<Self.secretCount])
-            _ = secret.initializeMemory(as: UInt8.self, from: bytes)
-            let secretPointer = secret.baseAddress!.assumingMemoryBound(to: UInt8.self)
-            let keypair = buffer.baseAddress!.advanced(by: Self.secretCount).assumingMemoryBound(to: secp256k1_keypair.self)
-            guard secp256k1_keypair_create(context, keypair, secretPointer) == 1,
+        var secret = Array(bytes)
+        defer { SecureBytes.wipe(&secret) }
+        self.storage = try SecureBytes(count: Self.keypairCount) { buffer in
+            let keypair = buffer.baseAddress!.assumingMemoryBound(to: secp256k1_keypair.self)
+            guard secp256k1_keypair_create(context, keypair, secret) == 1,
                 secp256k1_keypair_xonly_pub(context, &xonly, nil, keypair) == 1
             else {
                 throw NostrCryptoError.invalidSecretKey
@@ -37,7 +46,7 @@ public struct SecretKey: Sendable {
         guard secp256k1_xonly_pubkey_serialize(context, &serialized, &xonly) == 1 else {
             throw NostrCryptoError.invalidSecretKey
         }
-        self.publicKey = PublicKey(validatedBytes: serialized, parsed: xonly)
+        self.x = Bytes32(serialized)
     }
 
     /// A new key from the system CSPRNG.
@@ -76,14 +85,20 @@ public struct SecretKey: Sendable {
 
     /// Gives `body` the 32 secret bytes. Do not copy them out of `body`.
     public func withUnsafeSecretBytes<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
-        try self.storage.withUnsafeBytes { buffer in
-            try body(UnsafeRawBufferPointer(rebasing: buffer[0..<Self.secretCount]))
+        // A stack copy read out of the keypair, wiped as soon as `body` returns.
+        var secret: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        return try withUnsafeMutableBytes(of: &secret) { buffer in
+            defer { SecureBytes.wipe(buffer) }
+            self.withUnsafeKeypair { keypair in
+                _ = secp256k1_keypair_sec(Secp256k1Context.shared.pointer, buffer.baseAddress!.assumingMemoryBound(to: UInt8.self), keypair)
+            }
+            return try body(UnsafeRawBufferPointer(buffer))
         }
     }
 
     func withUnsafeKeypair<Result>(_ body: (UnsafePointer<secp256k1_keypair>) throws -> Result) rethrows -> Result {
         try self.storage.withUnsafeBytes { buffer in
-            try body(buffer.baseAddress!.advanced(by: Self.secretCount).assumingMemoryBound(to: secp256k1_keypair.self))
+            try body(buffer.baseAddress!.assumingMemoryBound(to: secp256k1_keypair.self))
         }
     }
 

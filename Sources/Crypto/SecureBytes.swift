@@ -9,51 +9,55 @@ import Darwin
 /// A fixed-size heap buffer for secret material that is overwritten with zeros before its memory is freed.
 ///
 /// The buffer is written only while it is being initialised and is read-only afterwards, which is what makes
-/// sharing it across tasks safe. Copies of a value holding a `SecureBytes` share the one buffer; it is wiped when
-/// the last reference goes away. Its `description` never shows the bytes.
-public final class SecureBytes: @unchecked Sendable {
-    private let buffer: UnsafeMutableRawBufferPointer
+/// sharing it across tasks safe. Copies of a `SecureBytes` share the one buffer; it is wiped when the last copy goes
+/// away. The bytes live in the same allocation as the reference count (a tail-allocated `ManagedBuffer`), so a key
+/// costs one heap block, not two. Its `description` never shows the bytes. (`@unchecked Sendable`: `ManagedBuffer`
+/// cannot be declared `Sendable`; the bytes are immutable after initialisation.)
+public struct SecureBytes: @unchecked Sendable {
+    @usableFromInline
+    final class Storage: ManagedBuffer<Int, UInt8> {
+        deinit {
+            self.withUnsafeMutablePointers { count, bytes in
+                SecureBytes.wipe(UnsafeMutableRawBufferPointer(start: bytes, count: count.pointee))
+            }
+        }
+    }
+
+    @usableFromInline
+    let storage: Storage
 
     /// Allocates `count` bytes and lets `initialize` fill them. The buffer is wiped if `initialize` throws.
     public init(count: Int, initialize: (UnsafeMutableRawBufferPointer) throws -> Void) rethrows {
         precondition(count > 0, "SecureBytes needs a positive size")
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: count, alignment: 16)
-        buffer.initializeMemory(as: UInt8.self, repeating: 0)
-        do {
+        let storage = unsafeDowncast(Storage.create(minimumCapacity: count) { _ in count }, to: Storage.self)
+        try storage.withUnsafeMutablePointerToElements { bytes in
+            let buffer = UnsafeMutableRawBufferPointer(start: bytes, count: count)
+            buffer.initializeMemory(as: UInt8.self, repeating: 0)
+            // If this throws, `storage` is released here and its deinit wipes whatever was written.
             try initialize(buffer)
-        } catch {
-            // `self.buffer` is not assigned yet, so `deinit` will not run and free it a second time.
-            Self.wipe(buffer)
-            buffer.deallocate()
-            throw error
         }
-        self.buffer = buffer
+        self.storage = storage
     }
 
     /// Copies `bytes` into a new buffer. The caller stays responsible for wiping its own copy.
     @inlinable
-    public convenience init(copying bytes: some Collection<UInt8>) {
+    public init(copying bytes: some Collection<UInt8>) {
         self.init(count: bytes.count) { buffer in
             _ = buffer.initializeMemory(as: UInt8.self, from: bytes)
         }
     }
 
-    deinit {
-        Self.wipe(self.buffer)
-        self.buffer.deallocate()
-    }
-
     /// The number of bytes held.
-    public var count: Int { self.buffer.count }
+    @inlinable
+    public var count: Int { self.storage.header }
 
     /// Gives `body` read access to the bytes. The pointer must not escape `body`.
     @inlinable
     public func withUnsafeBytes<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
-        try body(UnsafeRawBufferPointer(self.unsafeBuffer))
+        try self.storage.withUnsafeMutablePointers { count, bytes in
+            try body(UnsafeRawBufferPointer(start: bytes, count: count.pointee))
+        }
     }
-
-    @usableFromInline
-    var unsafeBuffer: UnsafeMutableRawBufferPointer { self.buffer }
 
     /// Overwrites memory with zeros in a way the optimiser may not remove.
     static func wipe(_ buffer: UnsafeMutableRawBufferPointer) {

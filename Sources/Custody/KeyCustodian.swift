@@ -171,7 +171,7 @@ public final class KeyCustodian: Sendable {
             return try await Self.unlock(authorization, store: store, keks: keks)
         }
         // The lookup found the row by hash; compare again in constant time before trusting it.
-        guard let unlocked, ConstantTime.equals(unlocked.authorization.accessTokenHash, hash) else { return nil }
+        guard let unlocked, unlocked.authorization.accessTokenHash.matches(InlineDigest(hash)) else { return nil }
         return unlocked.authorization.isUsable(now: self.clock()) ? unlocked : nil
     }
 
@@ -181,11 +181,7 @@ public final class KeyCustodian: Sendable {
         else { return nil }
         let userKey = try await Envelope.open(keySealed, binding: key.binding, keks: keks)
         let bunkerKey = try await Envelope.open(bunkerSealed, binding: authorization.bunkerBinding, keks: keks)
-        // The cached copy needs neither envelope nor the connect-secret hash; dropping them keeps entries small.
-        var unlockedRecord = authorization
-        unlockedRecord.bunkerSealedSecret = nil
-        unlockedRecord.secretHash = nil
-        return UnlockedAuthorization(authorization: unlockedRecord, userKey: userKey, bunkerKey: bunkerKey)
+        return UnlockedAuthorization(authorization: authorization, userKey: userKey, bunkerKey: bunkerKey)
     }
 
     // MARK: Helpers

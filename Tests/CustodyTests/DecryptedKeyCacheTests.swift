@@ -1,4 +1,4 @@
-import Custody
+@testable import Custody
 import MetricsTestKit
 import NostrCrypto
 import Synchronization
@@ -36,7 +36,7 @@ struct DecryptedKeyCacheTests {
         let record = AuthorizationRecord(
             id: authorizationID, keyID: "key", name: "app", bunkerPublicKey: bunker.publicKey, bunkerSealedSecret: nil,
             secretHash: nil, clientPublicKey: nil, policy: "\"full\"", relays: [], expiresAt: nil, maxUses: nil, uses: 0,
-            accessTokenHash: [1], createdAt: 0, revokedAt: nil, revision: revision
+            accessTokenHash: [UInt8](repeating: 1, count: 32), createdAt: 0, revokedAt: nil, revision: revision
         )
         return UnlockedAuthorization(authorization: record, userKey: user, bunkerKey: bunker)
     }
@@ -172,5 +172,44 @@ struct DecryptedKeyCacheTests {
         await #expect(throws: StoreDown.self) { _ = try await cache.value(for: key("bunker:e")) { throw StoreDown() } }
         let value = Self.unlocked()
         #expect(try await cache.value(for: key("bunker:e")) { value } != nil)
+    }
+}
+
+struct AuthorizationGrantTests {
+    static func record(client: PublicKey?, tokenHash: [UInt8]) -> AuthorizationRecord {
+        AuthorizationRecord(
+            id: "a", keyID: "k", name: "app", bunkerPublicKey: SecretKey.generate().publicKey, bunkerSealedSecret: nil,
+            secretHash: nil, clientPublicKey: client, policy: "\"social\"", relays: ["wss://relay.example"], expiresAt: 10, maxUses: 3,
+            uses: 1, accessTokenHash: tokenHash, createdAt: 0, revokedAt: nil, revision: 4
+        )
+    }
+
+    @Test func theGrantKeepsWhatRequestsNeed() {
+        let client = SecretKey.generate().publicKey
+        let grant = AuthorizationGrant(Self.record(client: client, tokenHash: [UInt8](repeating: 7, count: 32)))
+        #expect(grant.isPinnedClient(client))
+        #expect(!grant.isPinnedClient(SecretKey.generate().publicKey))
+        #expect(grant.clientPublicKey == client)
+        #expect(grant.hasPinnedClient)
+        #expect(grant.relays == ["wss://relay.example"])
+        #expect(grant.isUsable(now: 9))
+        #expect(!grant.isUsable(now: 10))
+        #expect(!AuthorizationGrant(Self.record(client: nil, tokenHash: [])).hasPinnedClient)
+    }
+
+    @Test func aDamagedTokenHashMatchesNothing() {
+        #expect(!InlineDigest([1, 2, 3]).matches(InlineDigest([1, 2, 3])))
+        #expect(InlineDigest([UInt8](repeating: 9, count: 32)).matches(InlineDigest([UInt8](repeating: 9, count: 32))))
+        #expect(!InlineDigest([UInt8](repeating: 9, count: 32)).matches(InlineDigest([UInt8](repeating: 8, count: 32))))
+    }
+
+    @Test func builtInPoliciesAreSharedNotCopied() {
+        let user = SecretKey.generate()
+        let first = UnlockedAuthorization(authorization: Self.record(client: nil, tokenHash: []), userKey: user, bunkerKey: user)
+        let second = UnlockedAuthorization(authorization: Self.record(client: nil, tokenHash: []), userKey: user, bunkerKey: user)
+        #expect(first.policy == .social)
+        #expect(SharedPolicy.forStored("\"social\"") === SharedPolicy.forStored("\"social\""))
+        #expect(second.policy == first.policy)
+        #expect(SharedPolicy.forStored("\"no-such-policy\"").policy == .denyAll)
     }
 }

@@ -2,20 +2,137 @@ import CoreMetrics
 import NostrCrypto
 import Synchronization
 
-/// What the signing paths need for one authorization, decrypted once: the record (without its envelope or connect
-/// secret hash, which an unlocked copy never needs), the user's key, the bunker key.
-public struct UnlockedAuthorization: Sendable {
-    public let authorization: AuthorizationRecord
+/// What the signing paths need for one authorization, decrypted once: the grant, the user's key, the bunker key.
+///
+/// A class, immutable, so the cache holds it by reference without a separate box.
+public final class UnlockedAuthorization: Sendable {
+    /// What requests need from the authorization row: a slim copy, so a cached entry stays small.
+    public let authorization: AuthorizationGrant
     public let userKey: SecretKey
     public let bunkerKey: SecretKey
+    private let sharedPolicy: SharedPolicy
+
     /// The authorization's policy, parsed once. A stored policy that does not parse becomes ``Policy/denyAll``.
-    public let policy: Policy
+    public var policy: Policy { self.sharedPolicy.policy }
 
     public init(authorization: AuthorizationRecord, userKey: SecretKey, bunkerKey: SecretKey) {
-        self.authorization = authorization
+        self.authorization = AuthorizationGrant(authorization)
         self.userKey = userKey
         self.bunkerKey = bunkerKey
-        self.policy = (try? Policy(stored: authorization.policy)) ?? .denyAll
+        self.sharedPolicy = SharedPolicy.forStored(authorization.policy)
+    }
+}
+
+/// A parsed policy held by reference: every authorization on a built-in policy shares one instance, so a cached
+/// entry spends a pointer on it instead of a hundred-odd bytes.
+final class SharedPolicy: Sendable {
+    let policy: Policy
+
+    private init(_ policy: Policy) { self.policy = policy }
+
+    private static let builtIns: [String: SharedPolicy] = Dictionary(
+        uniqueKeysWithValues: Policy.builtIns.map { (JSONValue.string($0.name).serialized(), SharedPolicy($0)) }
+    )
+
+    convenience init(stored text: String) {
+        self.init((try? Policy(stored: text)) ?? .denyAll)
+    }
+
+    static func forStored(_ text: String) -> SharedPolicy {
+        Self.builtIns[text] ?? SharedPolicy(stored: text)
+    }
+}
+
+/// The fields of an ``AuthorizationRecord`` that signing decisions read. It leaves out what only the admin API or
+/// the store needs (name, envelope, connect-secret hash, creation time, the policy's JSON), leaves the bunker public
+/// key to the unlocked bunker key, and holds the client key and token hash as inline bytes: together that takes a
+/// cached entry from about 1.5 KB to under 1 KiB.
+public struct AuthorizationGrant: Sendable, Hashable {
+    public let id: String
+    public let keyID: String
+    public let relays: [String]
+    public let expiresAt: Int64?
+    public let maxUses: Int64?
+    public let uses: Int64
+    public let revokedAt: Int64?
+    public let revision: Int64
+    private let pinnedClient: InlineDigest?
+    let accessTokenHash: InlineDigest
+
+    public init(_ record: AuthorizationRecord) {
+        self.id = record.id
+        self.keyID = record.keyID
+        self.relays = record.relays
+        self.expiresAt = record.expiresAt
+        self.maxUses = record.maxUses
+        self.uses = record.uses
+        self.revokedAt = record.revokedAt
+        self.revision = record.revision
+        self.pinnedClient = record.clientPublicKey.map { InlineDigest($0.bytes) }
+        self.accessTokenHash = InlineDigest(record.accessTokenHash)
+    }
+
+    /// Whether any client has connected (and is pinned).
+    public var hasPinnedClient: Bool { self.pinnedClient != nil }
+
+    /// Whether `client` is the pinned client.
+    public func isPinnedClient(_ client: PublicKey) -> Bool {
+        self.pinnedClient?.matches(InlineDigest(client.bytes)) ?? false
+    }
+
+    /// The pinned client's public key (parsed on each call; use ``isPinnedClient(_:)`` on request paths).
+    public var clientPublicKey: PublicKey? {
+        self.pinnedClient.flatMap { try? PublicKey(bytes: $0.bytes) }
+    }
+
+    /// Whether the authorization may be used at `now`: not revoked, not expired, not out of uses.
+    public func isUsable(now: Int64) -> Bool {
+        guard self.revokedAt == nil else { return false }
+        if let expiresAt, now >= expiresAt { return false }
+        if let maxUses, self.uses >= maxUses { return false }
+        return true
+    }
+}
+
+/// 32 bytes (a digest, a public key) held inline, no heap allocation, compared in constant time.
+struct InlineDigest: Sendable, Hashable {
+    private let words: (UInt64, UInt64, UInt64, UInt64)
+    /// False when built from a value that is not 32 bytes (a damaged row): it then matches nothing.
+    private let valid: Bool
+
+    init(_ bytes: [UInt8]) {
+        guard bytes.count == 32 else {
+            self.words = (0, 0, 0, 0)
+            self.valid = false
+            return
+        }
+        func word(_ offset: Int) -> UInt64 {
+            bytes[offset..<offset + 8].reduce(0) { $0 << 8 | UInt64($1) }
+        }
+        self.words = (word(0), word(8), word(16), word(24))
+        self.valid = true
+    }
+
+    var bytes: [UInt8] {
+        [self.words.0, self.words.1, self.words.2, self.words.3].flatMap { word in
+            (0..<8).map { UInt8(truncatingIfNeeded: word >> (56 - 8 * $0)) }
+        }
+    }
+
+    /// Constant-time: every word is compared whatever the earlier ones held.
+    func matches(_ other: InlineDigest) -> Bool {
+        let difference = (self.words.0 ^ other.words.0) | (self.words.1 ^ other.words.1) | (self.words.2 ^ other.words.2)
+            | (self.words.3 ^ other.words.3)
+        return difference == 0 && self.valid && other.valid
+    }
+
+    static func == (lhs: InlineDigest, rhs: InlineDigest) -> Bool { lhs.matches(rhs) }
+
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(self.words.0)
+        hasher.combine(self.words.1)
+        hasher.combine(self.words.2)
+        hasher.combine(self.words.3)
     }
 }
 
@@ -97,13 +214,6 @@ public struct DecryptedKeyCacheConfiguration: Sendable, Hashable {
 /// - Loads that were in flight when an invalidation happened are returned to their callers but not cached, so a
 ///   revocation can never be undone by a load that read the row just before it.
 public final class DecryptedKeyCache: Sendable {
-    /// Entries are boxed so the LRU table's node array (which grows by doubling) holds a reference, not a
-    /// several-hundred-byte value, in each slot: spare capacity then costs 8 bytes a slot.
-    private final class Entry: Sendable {
-        let value: UnlockedAuthorization
-        init(_ value: UnlockedAuthorization) { self.value = value }
-    }
-
     /// The lookups that lead to one authorization: almost always one, so it is held inline.
     private enum LookupKeys {
         case one(CacheKey)
@@ -133,7 +243,7 @@ public final class DecryptedKeyCache: Sendable {
     }
 
     private struct State {
-        var entries = LRUTable<CacheKey, Entry>()
+        var entries = LRUTable<CacheKey, UnlockedAuthorization>()  // a class: each node slot holds a reference
         var negative = LRUTable<CacheKey, Void>()
         /// Usually one or two lookups per authorization, so a small array beats a set.
         var lookupKeysByAuthorization: [String: LookupKeys] = [:]
@@ -195,9 +305,9 @@ public final class DecryptedKeyCache: Sendable {
             if let (entry, lastUsed) = state.entries.peek(lookupKey) {
                 if lastUsed.duration(to: instant) < self.configuration.idleTimeout {
                     _ = state.entries.touch(lookupKey, now: instant)
-                    return .hit(entry.value)
+                    return .hit(entry)
                 }
-                self.remove(lookupKey, authorizationID: entry.value.authorization.id, from: &state, reason: .idle)
+                self.remove(lookupKey, authorizationID: entry.authorization.id, from: &state, reason: .idle)
             }
             if let (_, storedAt) = state.negative.peek(lookupKey) {
                 if storedAt.duration(to: instant) < self.configuration.negativeTimeToLive {
@@ -248,7 +358,7 @@ public final class DecryptedKeyCache: Sendable {
             state.invalidations &+= 1
             for lookupKey in state.lookupKeysByAuthorization[authorizationID]?.all ?? [] {
                 guard let (entry, _) = state.entries.peek(lookupKey) else { continue }
-                if let revision, entry.value.authorization.revision >= revision { continue }
+                if let revision, entry.authorization.revision >= revision { continue }
                 self.remove(lookupKey, authorizationID: authorizationID, from: &state, reason: .invalidated)
             }
         }
@@ -266,7 +376,7 @@ public final class DecryptedKeyCache: Sendable {
             while let oldest = state.entries.oldestEntry, oldest.lastUsed.duration(to: instant) >= self.configuration.idleTimeout,
                 let (entry, _) = state.entries.peek(oldest.key)
             {
-                self.remove(oldest.key, authorizationID: entry.value.authorization.id, from: &state, reason: .idle)
+                self.remove(oldest.key, authorizationID: entry.authorization.id, from: &state, reason: .idle)
             }
             while let oldest = state.negative.oldestEntry, oldest.lastUsed.duration(to: instant) >= self.configuration.negativeTimeToLive {
                 state.negative.remove(oldest.key)
@@ -278,9 +388,9 @@ public final class DecryptedKeyCache: Sendable {
         if state.entries.peek(lookupKey) == nil, state.entries.count >= self.configuration.maximumEntries,
             let oldest = state.entries.oldestEntry, let (evicted, _) = state.entries.peek(oldest.key)
         {
-            self.remove(oldest.key, authorizationID: evicted.value.authorization.id, from: &state, reason: .capacity)
+            self.remove(oldest.key, authorizationID: evicted.authorization.id, from: &state, reason: .capacity)
         }
-        state.entries.insert(lookupKey, Entry(value), now: now)
+        state.entries.insert(lookupKey, value, now: now)
         let id = value.authorization.id
         state.lookupKeysByAuthorization[id] = state.lookupKeysByAuthorization[id]?.adding(lookupKey) ?? .one(lookupKey)
         state.negative.remove(lookupKey)
