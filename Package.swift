@@ -35,6 +35,8 @@ let package = Package(
             pkgConfig: "libsecp256k1",
             providers: [.apt(["libsecp256k1-dev"])]
         ),
+        // glibc's <malloc.h> (heap-in-use statistics for the benchmarks); no library to link.
+        .systemLibrary(name: "CGlibcMalloc"),
         // The folder is Sources/Crypto; the module cannot be called Crypto because swift-crypto owns that name.
         .target(
             name: "NostrCrypto",
@@ -68,6 +70,7 @@ let package = Package(
             dependencies: [
                 "NostrCrypto",
                 "Custody",
+                "CGlibcMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

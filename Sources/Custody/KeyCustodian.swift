@@ -2,8 +2,6 @@ import Crypto
 import Foundation
 import NostrCrypto
 
-/// A new authorization as its creator sees it once: the connect secret and the access token exist in the clear only
-/// in this value; the store keeps their SHA-256.
 /// The outcome of ``KeyCustodian/authorize(_:request:)``.
 public enum AuthorizationDecision: Sendable, Hashable {
     case allowed
@@ -15,6 +13,8 @@ public enum AuthorizationDecision: Sendable, Hashable {
     case unusable
 }
 
+/// A new authorization as its creator sees it once: the connect secret and the access token exist in the clear only
+/// in this value; the store keeps their SHA-256.
 public struct NewAuthorization: Sendable {
     public let record: AuthorizationRecord
     public let connectSecret: String
@@ -103,7 +103,7 @@ public final class KeyCustodian: Sendable {
             throw CustodyError(.notFound, "authorization \(id) does not exist or is already revoked")
         }
         self.cache.invalidate(authorizationID: id)
-        self.rateLimiter.reset(key: id)
+        self.rateLimiter.reset(key: CompactID(id))
     }
 
     /// Decides one request with the one policy engine, for every path and method: usability, the policy, its rate
@@ -116,7 +116,7 @@ public final class KeyCustodian: Sendable {
             return .denied(denial)
         }
         let limits = RateLimiter.Limits(perMinute: unlocked.policy.perMinute, perDay: unlocked.policy.perDay)
-        if case .limited(let retryAfter) = self.rateLimiter.acquire(key: authorization.id, limits: limits) {
+        if case .limited(let retryAfter) = self.rateLimiter.acquire(key: authorization.compactID, limits: limits) {
             return .rateLimited(retryAfter: retryAfter)
         }
         if authorization.maxUses != nil || unlocked.policy.maxUses != nil {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CGlibcMalloc
 import Custody
 import Foundation
 import NostrCrypto
@@ -106,8 +107,10 @@ extension BenchCommand {
             for token in tokens.suffix(self.cachedKeys) {
                 _ = try await memoryCustodian?.unlock(accessToken: token)
             }
+            let heapFull = Self.heapBytesInUse()
             let residentFull = Self.residentBytesAfterTrim()
             memoryCustodian = nil
+            let heapEmpty = Self.heapBytesInUse()
             let residentEmpty = Self.residentBytesAfterTrim()
             try await store.close()
             cold.sort()
@@ -120,7 +123,8 @@ extension BenchCommand {
                 ("cold unlock p50 (store read + 2 unwraps + 2 opens)", String(format: "%.0f µs", Self.percentile(cold, 0.50))),
                 ("cold unlock p99", String(format: "%.0f µs", Self.percentile(cold, 0.99))),
                 ("cache hit (token hash + lookup)", String(format: "%.2f µs", hitMicroseconds)),
-                ("resident memory per cached key", String(format: "%.0f bytes (%d keys cached)", Double(residentFull - residentEmpty) / Double(self.cachedKeys), self.cachedKeys)),
+                ("heap in use per cached key", String(format: "%.0f bytes (%d keys cached)", Double(heapFull - heapEmpty) / Double(self.cachedKeys), self.cachedKeys)),
+                ("resident memory per cached key (after trim)", String(format: "%.0f bytes", Double(residentFull - residentEmpty) / Double(self.cachedKeys))),
             ]
             for (name, value) in table {
                 CommandLineIO.writeLine(name.padding(toLength: 52, withPad: " ", startingAt: 0) + value)
@@ -169,13 +173,16 @@ extension BenchCommand {
             sorted[min(sorted.count - 1, Int((Double(sorted.count) * fraction).rounded(.down)))]
         }
 
+        /// Bytes the allocator has handed out and not had back (all arenas, mmapped blocks included). Unlike the
+        /// resident set size this does not depend on fragmentation or on when free pages go back to the system.
+        static func heapBytesInUse() -> Int {
+            let info = mallinfo2()
+            return Int(info.uordblks + info.hblkhd)
+        }
+
         /// Resident set size after returning free heap pages to the system.
         static func residentBytesAfterTrim() -> Int {
-            // glibc's malloc_trim is not in the Glibc module map; look it up at run time.
-            if let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim") {
-                typealias MallocTrim = @convention(c) (Int) -> Int32
-                _ = unsafeBitCast(symbol, to: MallocTrim.self)(0)
-            }
+            _ = malloc_trim(0)
             return Self.residentBytes()
         }
 

@@ -45,11 +45,13 @@ final class SharedPolicy: Sendable {
 
 /// The fields of an ``AuthorizationRecord`` that signing decisions read. It leaves out what only the admin API or
 /// the store needs (name, envelope, connect-secret hash, creation time, the policy's JSON), leaves the bunker public
-/// key to the unlocked bunker key, and holds the client key and token hash as inline bytes: together that takes a
-/// cached entry from about 1.5 KB to under 1 KiB.
+/// key to the unlocked bunker key, and holds the client key and token hash as inline bytes: its ids are held as
+/// ``CompactID``s. Together that takes a cached entry from about 1.5 KB to under 1 KiB.
 public struct AuthorizationGrant: Sendable, Hashable {
-    public let id: String
-    public let keyID: String
+    /// The authorization's id, inline (a UUID string would be a separate heap allocation per entry).
+    public let compactID: CompactID
+    /// The key's id, inline.
+    public let compactKeyID: CompactID
     public let relays: [String]
     public let expiresAt: Int64?
     public let maxUses: Int64?
@@ -60,8 +62,8 @@ public struct AuthorizationGrant: Sendable, Hashable {
     let accessTokenHash: InlineDigest
 
     public init(_ record: AuthorizationRecord) {
-        self.id = record.id
-        self.keyID = record.keyID
+        self.compactID = CompactID(record.id)
+        self.compactKeyID = CompactID(record.keyID)
         self.relays = record.relays
         self.expiresAt = record.expiresAt
         self.maxUses = record.maxUses
@@ -71,6 +73,12 @@ public struct AuthorizationGrant: Sendable, Hashable {
         self.pinnedClient = record.clientPublicKey.map { InlineDigest($0.bytes) }
         self.accessTokenHash = InlineDigest(record.accessTokenHash)
     }
+
+    /// The authorization's id as stored.
+    public var id: String { self.compactID.description }
+
+    /// The key's id as stored.
+    public var keyID: String { self.compactKeyID.description }
 
     /// Whether any client has connected (and is pinned).
     public var hasPinnedClient: Bool { self.pinnedClient != nil }
@@ -246,7 +254,7 @@ public final class DecryptedKeyCache: Sendable {
         var entries = LRUTable<CacheKey, UnlockedAuthorization>()  // a class: each node slot holds a reference
         var negative = LRUTable<CacheKey, Void>()
         /// Usually one or two lookups per authorization, so a small array beats a set.
-        var lookupKeysByAuthorization: [String: LookupKeys] = [:]
+        var lookupKeysByAuthorization: [CompactID: LookupKeys] = [:]
         var inFlight: [CacheKey: Task<UnlockedAuthorization?, any Error>] = [:]
         var invalidations: UInt64 = 0
     }
@@ -307,7 +315,7 @@ public final class DecryptedKeyCache: Sendable {
                     _ = state.entries.touch(lookupKey, now: instant)
                     return .hit(entry)
                 }
-                self.remove(lookupKey, authorizationID: entry.authorization.id, from: &state, reason: .idle)
+                self.remove(lookupKey, authorizationID: entry.authorization.compactID, from: &state, reason: .idle)
             }
             if let (_, storedAt) = state.negative.peek(lookupKey) {
                 if storedAt.duration(to: instant) < self.configuration.negativeTimeToLive {
@@ -356,10 +364,11 @@ public final class DecryptedKeyCache: Sendable {
     public func invalidate(authorizationID: String, belowRevision revision: Int64? = nil) {
         self.state.withLock { state in
             state.invalidations &+= 1
-            for lookupKey in state.lookupKeysByAuthorization[authorizationID]?.all ?? [] {
+            let id = CompactID(authorizationID)
+            for lookupKey in state.lookupKeysByAuthorization[id]?.all ?? [] {
                 guard let (entry, _) = state.entries.peek(lookupKey) else { continue }
                 if let revision, entry.authorization.revision >= revision { continue }
-                self.remove(lookupKey, authorizationID: authorizationID, from: &state, reason: .invalidated)
+                self.remove(lookupKey, authorizationID: id, from: &state, reason: .invalidated)
             }
         }
     }
@@ -376,7 +385,7 @@ public final class DecryptedKeyCache: Sendable {
             while let oldest = state.entries.oldestEntry, oldest.lastUsed.duration(to: instant) >= self.configuration.idleTimeout,
                 let (entry, _) = state.entries.peek(oldest.key)
             {
-                self.remove(oldest.key, authorizationID: entry.authorization.id, from: &state, reason: .idle)
+                self.remove(oldest.key, authorizationID: entry.authorization.compactID, from: &state, reason: .idle)
             }
             while let oldest = state.negative.oldestEntry, oldest.lastUsed.duration(to: instant) >= self.configuration.negativeTimeToLive {
                 state.negative.remove(oldest.key)
@@ -388,16 +397,16 @@ public final class DecryptedKeyCache: Sendable {
         if state.entries.peek(lookupKey) == nil, state.entries.count >= self.configuration.maximumEntries,
             let oldest = state.entries.oldestEntry, let (evicted, _) = state.entries.peek(oldest.key)
         {
-            self.remove(oldest.key, authorizationID: evicted.authorization.id, from: &state, reason: .capacity)
+            self.remove(oldest.key, authorizationID: evicted.authorization.compactID, from: &state, reason: .capacity)
         }
         state.entries.insert(lookupKey, value, now: now)
-        let id = value.authorization.id
+        let id = value.authorization.compactID
         state.lookupKeysByAuthorization[id] = state.lookupKeysByAuthorization[id]?.adding(lookupKey) ?? .one(lookupKey)
         state.negative.remove(lookupKey)
         self.size.record(state.entries.count)
     }
 
-    private func remove(_ lookupKey: CacheKey, authorizationID: String, from state: inout State, reason: EvictionReason) {
+    private func remove(_ lookupKey: CacheKey, authorizationID: CompactID, from state: inout State, reason: EvictionReason) {
         state.entries.remove(lookupKey)
         state.lookupKeysByAuthorization[authorizationID] = state.lookupKeysByAuthorization[authorizationID]?.removing(lookupKey)
         self.evictionCounters[reason.rawValue]?.increment()

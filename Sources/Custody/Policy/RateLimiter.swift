@@ -67,7 +67,7 @@ public final class RateLimiter: Sendable {
 
     private let maximumTrackedKeys: Int
     private let now: @Sendable () -> Double
-    private let entries = Mutex<[String: Entry]>([:])
+    private let entries = Mutex<[CompactID: Entry]>([:])
 
     /// - Parameter now: seconds on a monotonic clock (injectable for tests).
     public init(maximumTrackedKeys: Int = 100_000, now: @escaping @Sendable () -> Double = RateLimiter.monotonicSeconds) {
@@ -85,7 +85,7 @@ public final class RateLimiter: Sendable {
     private static let reference = ContinuousClock.now
 
     /// Counts one request for `key` if it is within `limits`.
-    public func acquire(key: String, limits: Limits) -> Decision {
+    public func acquire(key: CompactID, limits: Limits) -> Decision {
         guard limits.perMinute != nil || limits.perDay != nil else { return .allowed }
         let now = self.now()
         return self.entries.withLock { entries in
@@ -117,7 +117,7 @@ public final class RateLimiter: Sendable {
     }
 
     /// Forgets `key` (its authorization was revoked).
-    public func reset(key: String) {
+    public func reset(key: CompactID) {
         _ = self.entries.withLock { $0.removeValue(forKey: key) }
     }
 
