@@ -16,6 +16,7 @@ let package = Package(
         .executable(name: "signer", targets: ["Signer"]),
         .library(name: "NostrCrypto", targets: ["NostrCrypto"]),
         .library(name: "Custody", targets: ["Custody"]),
+        .library(name: "Nip46", targets: ["Nip46"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
@@ -27,6 +28,8 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-websocket", from: "1.6.2"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
     ],
     targets: [
         // libsecp256k1 from the distribution (Debian: libsecp256k1-dev 0.2.0 or later, with schnorrsig, extrakeys, ecdh).
@@ -65,11 +68,24 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // NIP-46 over relays: the relay client, the protocol codec, and the service; custody through a protocol it declares.
+        .target(
+            name: "Nip46",
+            dependencies: [
+                "NostrCrypto",
+                .product(name: "WSClient", package: "swift-websocket"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "DequeModule", package: "swift-collections"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "Signer",
             dependencies: [
                 "NostrCrypto",
                 "Custody",
+                "Nip46",
                 "CGlibcMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -90,6 +106,15 @@ let package = Package(
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "Nip46Tests",
+            dependencies: [
+                "Nip46",
+                "NostrCrypto",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -1,0 +1,353 @@
+import CoreMetrics
+import Logging
+import NostrCrypto
+import Synchronization
+
+/// Settings of the NIP-46 service.
+public struct Nip46ServiceConfiguration: Sendable, Hashable {
+    /// The daemon's relays: subscribed to every kind-24133 event, and where replies go for authorizations without
+    /// relays of their own.
+    public var relays: [String]
+    /// Workers handling requests (decrypt, authorize, sign, encrypt, publish).
+    public var workers: Int
+    /// Requests waiting for a worker; beyond this they are answered `busy:`.
+    public var queueCapacity: Int
+    /// Encrypted content longer than this is dropped before decryption (NIP-44's largest payload is 87,472
+    /// characters; NIP-04's is bounded at 100,000 here).
+    public var maximumContentBytes: Int
+    /// Requests whose `created_at` is further than this from now, either way, are dropped.
+    public var createdAtWindow: Int64
+    /// How far back subscriptions reach when (re)connecting, for clients whose clocks run a little behind.
+    public var subscriptionLookback: Duration
+    /// How long an event id is remembered to drop duplicates, and how many are remembered.
+    public var seenEventsTimeToLive: Int64
+    public var seenEventsCapacity: Int
+    /// Connection settings for every relay.
+    public var relay: RelayConfiguration
+
+    public init(
+        relays: [String],
+        workers: Int = 2,
+        queueCapacity: Int = 4096,
+        maximumContentBytes: Int = 100_000,
+        createdAtWindow: Int64 = 600,
+        subscriptionLookback: Duration = .seconds(10),
+        seenEventsTimeToLive: Int64 = 1200,
+        seenEventsCapacity: Int = 200_000,
+        relay: RelayConfiguration = .init()
+    ) {
+        self.relays = relays
+        self.workers = workers
+        self.queueCapacity = queueCapacity
+        self.maximumContentBytes = maximumContentBytes
+        self.createdAtWindow = createdAtWindow
+        self.subscriptionLookback = subscriptionLookback
+        self.seenEventsTimeToLive = seenEventsTimeToLive
+        self.seenEventsCapacity = seenEventsCapacity
+        self.relay = relay
+    }
+}
+
+/// The NIP-46 remote signer: kind-24133 events in from the relays, replies out, every request that decrypts
+/// answered.
+///
+/// The path of an event: cheap checks on the relay's task (kind, size, `created_at` window, duplicate, addressed to
+/// a bunker we hold), then the signature, then a bounded queue; a worker decrypts (NIP-44, or NIP-04 when the
+/// content has `?iv=`), lets ``Nip46RequestHandler`` answer, encrypts the reply in the request's scheme, signs it
+/// with the bunker key and publishes it.
+public final class Nip46Service: Sendable {
+    /// One verified request waiting for a worker.
+    struct Job: Sendable {
+        let event: Event
+        let bunker: PublicKey
+        let relay: String
+    }
+
+    /// Why an incoming event was not handled; the `reason` label of the drop counter.
+    enum DropReason: String, CaseIterable {
+        case wrongKind = "wrong_kind"
+        case oversize
+        case outsideWindow = "outside_window"
+        case duplicate
+        case noRecipient = "no_recipient"
+        case unknownBunker = "unknown_bunker"
+        case badSignature = "bad_signature"
+        case undecryptable
+        case overloaded
+    }
+
+    public let configuration: Nip46ServiceConfiguration
+    private let keys: any BunkerKeys
+    private let handler: Nip46RequestHandler
+    private let logger: Logger
+    private let clock: @Sendable () -> Int64
+    private let seen: SeenEvents
+    private let pool: WorkerPool<Job>
+    /// Answers `busy:` when the main queue is full; small, so a flood cannot grow it without bound either.
+    private let overflow: WorkerPool<Job>
+    private let metrics: Nip46Metrics
+    private let relayPool = Mutex<RelayPool?>(nil)
+
+    public static let subscriptionID = "nip46"
+
+    public init(
+        configuration: Nip46ServiceConfiguration,
+        keys: any BunkerKeys,
+        logger: Logger,
+        metricsFactory: any MetricsFactory = MetricsSystem.factory,
+        clock: @escaping @Sendable () -> Int64
+    ) {
+        self.configuration = configuration
+        self.keys = keys
+        self.handler = Nip46RequestHandler(keys: keys, clock: clock)
+        self.logger = logger
+        self.clock = clock
+        self.seen = SeenEvents(capacity: configuration.seenEventsCapacity, timeToLive: configuration.seenEventsTimeToLive)
+        self.pool = WorkerPool(capacity: configuration.queueCapacity, workers: configuration.workers)
+        self.overflow = WorkerPool(capacity: 1024, workers: 1)
+        self.metrics = Nip46Metrics(factory: metricsFactory)
+    }
+
+    /// The relay pool, once ``run()`` has started.
+    public var relays: RelayPool? { self.relayPool.withLock { $0 } }
+
+    /// Connects to the relays and serves until cancelled; then stops taking requests, answers those already queued,
+    /// and disconnects.
+    public func run(authenticate: @escaping @Sendable (_ challenge: String, _ relay: String) async -> [Event] = { _, _ in [] }) async {
+        let relayPool = RelayPool(
+            configuration: self.configuration.relay, logger: self.logger, clock: self.clock, authenticate: authenticate,
+            deliver: { [weak self] delivery in self?.ingest(delivery) }
+        )
+        self.relayPool.withLock { $0 = relayPool }
+        for url in self.configuration.relays {
+            await relayPool.add(url, metricsLabel: url, subscriptions: [Self.subscriptionID: self.firehose])
+        }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                await self.pool.run { job, waited in
+                    self.metrics.queueWait.recordNanoseconds(waited.nanoseconds)
+                    self.metrics.queueDepth.record(self.pool.depth)
+                    await self.process(job)
+                }
+            }
+            group.addTask {
+                await self.overflow.run { job, _ in await self.answerBusy(job) }
+            }
+            await group.waitForAll()
+        }
+        await relayPool.shutdown()
+    }
+
+    /// Every kind-24133 event from now on (less the lookback); unknown recipients are dropped in memory.
+    private var firehose: Subscription {
+        Subscription(filters: [Filter(kinds: [nip46EventKind])], lookback: self.configuration.subscriptionLookback)
+    }
+
+    /// Also listens on `urls` for requests to `bunkers` (a nostrconnect URI's relays, an authorization's own).
+    public func listen(on urls: [String], for bunkers: [PublicKey]) async {
+        guard let relayPool = self.relays else { return }
+        for url in urls where !self.configuration.relays.contains(url) {
+            let connection = await relayPool.add(url, metricsLabel: "app", subscriptions: [:])
+            await connection.setSubscription(
+                id: "nip46-" + (bunkers.first?.hex.prefix(16) ?? "none"),
+                Subscription(
+                    filters: [Filter(kinds: [nip46EventKind], pTags: bunkers.map(\.hex))], lookback: self.configuration.subscriptionLookback
+                )
+            )
+        }
+    }
+
+    /// The client-initiated flow: tells the app behind `uri` that `session` accepts it, by publishing a connect
+    /// response whose result is the URI's secret, on the URI's relays (which this service now also listens on).
+    /// - Returns: whether a relay accepted the response.
+    public func acceptNostrConnect(_ uri: NostrConnectURI, session: any BunkerSession) async -> Bool {
+        await self.listen(on: uri.relays, for: [session.bunkerKey.publicKey])
+        let response = Nip46Response.result(uri.secret, id: Hex.encode(SystemRandom.bytes(count: 16)))
+        guard let event = try? self.replyEvent(response, scheme: .nip44, bunkerKey: session.bunkerKey, client: uri.clientPublicKey) else {
+            return false
+        }
+        // The relays were just added; give the connections a moment by letting publish retry.
+        return await self.relays?.publish(event, to: uri.relays) != nil
+    }
+
+    // MARK: Ingest (on the relay's task: cheap checks only)
+
+    func ingest(_ delivery: RelayDelivery) {
+        let event = delivery.event
+        self.metrics.received.increment()
+        guard event.kind == nip46EventKind else { return self.drop(.wrongKind) }
+        guard event.content.utf8.count <= self.configuration.maximumContentBytes else { return self.drop(.oversize) }
+        let now = self.clock()
+        let age = now.subtractingReportingOverflow(event.createdAt)
+        guard !age.overflow, age.partialValue.magnitude <= UInt64(self.configuration.createdAtWindow) else {
+            return self.drop(.outsideWindow)
+        }
+        guard !self.seen.contains(event.id, now: now) else { return self.drop(.duplicate) }
+        guard let recipient = event.tags.first(where: { $0.count >= 2 && $0[0] == "p" })?[1], let bunker = try? PublicKey(hex: recipient) else {
+            return self.drop(.noRecipient)
+        }
+        guard self.keys.isKnownBunker(bunker) else { return self.drop(.unknownBunker) }
+        guard event.isValid else { return self.drop(.badSignature) }
+        // Only a verified event may claim its id, so a forged copy cannot shadow the real request.
+        guard self.seen.insert(event.id, now: now) else { return self.drop(.duplicate) }
+        let job = Job(event: event, bunker: bunker, relay: delivery.relay)
+        if self.pool.submit(job) {
+            self.metrics.queueDepth.record(self.pool.depth)
+        } else if !self.overflow.submit(job) {
+            self.drop(.overloaded)
+            self.logger.warning("NIP-46 queue and overflow queue full; request dropped", metadata: ["event": "\(event.id)"])
+        }
+    }
+
+    private func drop(_ reason: DropReason) {
+        self.metrics.dropped(reason).increment()
+    }
+
+    // MARK: Workers
+
+    /// The transport encryption a request used, and its reply uses.
+    enum Scheme {
+        case nip44
+        case nip04
+    }
+
+    func process(_ job: Job) async {
+        let start = ContinuousClock.now
+        guard let (session, request, scheme) = await self.open(job) else { return }
+        let response: Nip46Response
+        switch request {
+        case .success(let request):
+            response = await self.handler.handle(request, client: job.event.pubkey, session: session, relay: job.relay)
+            self.metrics.request(method: request.method, outcome: Self.outcome(of: response)).increment()
+        case .failure(let error):
+            response = .failure(Nip46Error(.invalid, error.reason), id: error.id ?? "")
+            self.metrics.request(method: nil, outcome: "invalid").increment()
+        }
+        await self.reply(response, scheme: scheme, session: session, job: job)
+        self.metrics.processing.recordNanoseconds(start.duration(to: .now).nanoseconds)
+    }
+
+    /// Answers `busy:` without doing the work.
+    func answerBusy(_ job: Job) async {
+        guard let (session, request, scheme) = await self.open(job) else { return }
+        let id = (try? request.get().id) ?? ""
+        self.metrics.request(method: nil, outcome: Nip46Error.Code.busy.rawValue).increment()
+        await self.reply(.failure(Nip46Error(.busy, "the signer is overloaded; retry in a moment"), id: id), scheme: scheme, session: session, job: job)
+    }
+
+    /// Unlocks the bunker and decrypts the request; `nil` (counted) when there is no one to answer safely.
+    private func open(_ job: Job) async -> (any BunkerSession, Result<Nip46Request, Nip46RequestError>, Scheme)? {
+        let session: (any BunkerSession)?
+        do {
+            session = try await self.keys.session(for: job.bunker)
+        } catch {
+            self.logger.error("could not unlock a bunker key", metadata: ["bunker": "\(job.bunker)", "error": "\(error)"])
+            session = nil
+        }
+        guard let session else {
+            self.drop(.unknownBunker)
+            return nil
+        }
+        let scheme: Scheme = NIP04.looksLikeNIP04(job.event.content) ? .nip04 : .nip44
+        let plaintext: String
+        do {
+            switch scheme {
+            case .nip44:
+                plaintext = try NIP44.decrypt(job.event.content, conversationKey: NIP44ConversationKey(secretKey: session.bunkerKey, publicKey: job.event.pubkey))
+            case .nip04:
+                plaintext = try NIP04.decrypt(job.event.content, secretKey: session.bunkerKey, publicKey: job.event.pubkey)
+            }
+        } catch {
+            self.drop(.undecryptable)
+            return nil
+        }
+        do {
+            return (session, .success(try Nip46Request(json: plaintext)), scheme)
+        } catch {
+            return (session, .failure(error), scheme)
+        }
+    }
+
+    private func reply(_ response: Nip46Response, scheme: Scheme, session: any BunkerSession, job: Job) async {
+        let event: Event
+        do {
+            event = try self.replyEvent(response, scheme: scheme, bunkerKey: session.bunkerKey, client: job.event.pubkey)
+        } catch {
+            self.logger.error("could not build a reply", metadata: ["error": "\(error)"])
+            return
+        }
+        var targets = session.relays.isEmpty ? self.configuration.relays : session.relays
+        if !targets.contains(job.relay) { targets.append(job.relay) }
+        if await self.relays?.publish(event, to: targets) == nil {
+            self.metrics.unpublished.increment()
+            self.logger.warning("no relay accepted a reply", metadata: ["bunker": "\(job.bunker)", "request": "\(job.event.id)"])
+        }
+    }
+
+    private func replyEvent(_ response: Nip46Response, scheme: Scheme, bunkerKey: SecretKey, client: PublicKey) throws -> Event {
+        let text = response.encoded()
+        let content: String
+        switch scheme {
+        case .nip44: content = try NIP44.encrypt(text, conversationKey: NIP44ConversationKey(secretKey: bunkerKey, publicKey: client))
+        case .nip04: content = try NIP04.encrypt(text, secretKey: bunkerKey, publicKey: client)
+        }
+        return try UnsignedEvent(createdAt: self.clock(), kind: nip46EventKind, tags: [["p", client.hex]], content: content).signed(with: bunkerKey)
+    }
+
+    private static func outcome(of response: Nip46Response) -> String {
+        guard let error = response.error else { return "ok" }
+        let code = error.prefix(while: { $0 != ":" })
+        return Nip46Error.Code(rawValue: String(code))?.rawValue ?? "error"
+    }
+}
+
+extension Duration {
+    var nanoseconds: Int64 {
+        self.components.seconds &* 1_000_000_000 &+ self.components.attoseconds / 1_000_000_000
+    }
+}
+
+/// The service's metrics; every label set is bounded (methods outside the ten are counted as `other`).
+struct Nip46Metrics: Sendable {
+    let received: Counter
+    let unpublished: Counter
+    let queueDepth: Gauge
+    let queueWait: Timer
+    let processing: Timer
+    private let drops: [String: Counter]
+    private let requests: [String: Counter]
+    private let factory: any MetricsFactory
+
+    init(factory: any MetricsFactory) {
+        self.factory = factory
+        self.received = Counter(label: "signer_nip46_events_received_total", factory: factory)
+        self.unpublished = Counter(label: "signer_nip46_replies_unpublished_total", factory: factory)
+        self.queueDepth = Gauge(label: "signer_nip46_queue_depth", factory: factory)
+        self.queueWait = Timer(label: "signer_nip46_queue_wait_seconds", preferredDisplayUnit: .seconds, factory: factory)
+        self.processing = Timer(label: "signer_nip46_processing_seconds", preferredDisplayUnit: .seconds, factory: factory)
+        var drops: [String: Counter] = [:]
+        for reason in Nip46Service.DropReason.allCases {
+            drops[reason.rawValue] = Counter(label: "signer_nip46_events_dropped_total", dimensions: [("reason", reason.rawValue)], factory: factory)
+        }
+        self.drops = drops
+        var requests: [String: Counter] = [:]
+        let methods = Nip46RequestHandler.Method.allCases.map(\.rawValue) + ["other", "none"]
+        let outcomes = ["ok"] + Nip46Error.Code.allCases.map(\.rawValue)
+        for method in methods {
+            for outcome in outcomes {
+                requests[method + "|" + outcome] = Counter(
+                    label: "signer_nip46_requests_total", dimensions: [("method", method), ("outcome", outcome)], factory: factory
+                )
+            }
+        }
+        self.requests = requests
+    }
+
+    func dropped(_ reason: Nip46Service.DropReason) -> Counter { self.drops[reason.rawValue]! }
+
+    /// `method` nil: the request could not be read far enough to know it.
+    func request(method: String?, outcome: String) -> Counter {
+        let name = method.map { Nip46RequestHandler.Method(rawValue: $0) == nil ? "other" : $0 } ?? "none"
+        return self.requests[name + "|" + outcome] ?? self.requests[name + "|error"]!
+    }
+}
