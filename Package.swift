@@ -109,6 +109,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The daemon's parts together with real peers: custody on SQLite, a real relay, a real NIP-46 app.
+        .testTarget(
+            name: "SignerTests",
+            dependencies: ["Signer", "Custody", "Nip46", "NostrCrypto"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "Nip46Tests",
             dependencies: [

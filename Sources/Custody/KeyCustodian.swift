@@ -74,8 +74,11 @@ public final class KeyCustodian: Sendable {
     // MARK: Authorizations
 
     /// Creates an authorization with its own random bunker key, a single-use connect secret and an access token.
+    /// With `pinnedClient` (the client-initiated nostrconnect flow, where the app is known up front) the client is
+    /// pinned from the start and the connect secret is burned at birth.
     public func createAuthorization(
-        keyID: String, name: String, policy: Policy, relays: [String], expiresAt: Int64? = nil, maxUses: Int64? = nil
+        keyID: String, name: String, policy: Policy, relays: [String], expiresAt: Int64? = nil, maxUses: Int64? = nil,
+        pinnedClient: PublicKey? = nil
     ) async throws -> NewAuthorization {
         guard let key = try await self.store.key(id: keyID), key.deletedAt == nil else {
             throw CustodyError(.notFound, "key \(keyID) does not exist")
@@ -88,7 +91,7 @@ public final class KeyCustodian: Sendable {
         let accessToken = Self.accessTokenPrefix + Hex.encode(SystemRandom.bytes(count: 32))
         let record = AuthorizationRecord(
             id: id, keyID: key.id, name: name, bunkerPublicKey: bunker.publicKey, bunkerSealedSecret: sealed,
-            secretHash: Self.hash(connectSecret), clientPublicKey: nil, policy: policy.storedForm, relays: relays, expiresAt: expiresAt,
+            secretHash: pinnedClient == nil ? Self.hash(connectSecret) : nil, clientPublicKey: pinnedClient, policy: policy.storedForm, relays: relays, expiresAt: expiresAt,
             maxUses: maxUses, uses: 0, accessTokenHash: Self.hash(accessToken), createdAt: self.clock(), revokedAt: nil, revision: 1
         )
         try await self.store.insertAuthorization(record)

@@ -33,6 +33,16 @@ public enum BunkerConnectOutcome: Sendable, Hashable {
 
 /// One line of the audit trail: never content, never secrets.
 public struct BunkerAuditEntry: Sendable, Hashable {
+    public init(keyID: String, authorizationID: String, method: String, kind: UInt16?, eventID: String?, client: PublicKey, outcome: String) {
+        self.keyID = keyID
+        self.authorizationID = authorizationID
+        self.method = method
+        self.kind = kind
+        self.eventID = eventID
+        self.client = client
+        self.outcome = outcome
+    }
+
     public let keyID: String
     public let authorizationID: String
     public let method: String
