@@ -73,6 +73,8 @@ public final class Nip46Service: Sendable {
         case unknownBunker = "unknown_bunker"
         case badSignature = "bad_signature"
         case undecryptable
+        /// The store or KMS failed while unlocking the bunker key: there is no key to answer with.
+        case unlockFailed = "unlock_failed"
         case overloaded
     }
 
@@ -87,16 +89,31 @@ public final class Nip46Service: Sendable {
     private let overflow: WorkerPool<Job>
     private let metrics: Nip46Metrics
     private let relayPool = Mutex<RelayPool?>(nil)
+    /// Where replies go; the relay pool unless a test captures them.
+    private let publisher: (@Sendable (_ event: Event, _ relays: [String]) async -> String?)?
 
     public static let subscriptionID = "nip46"
 
-    public init(
+    public convenience init(
         configuration: Nip46ServiceConfiguration,
         keys: any BunkerKeys,
         logger: Logger,
         metricsFactory: any MetricsFactory = MetricsSystem.factory,
         clock: @escaping @Sendable () -> Int64
     ) {
+        self.init(configuration: configuration, keys: keys, logger: logger, metricsFactory: metricsFactory, clock: clock, publisher: nil)
+    }
+
+    /// - Parameter publisher: replaces publishing through the relays (tests read the replies this way).
+    init(
+        configuration: Nip46ServiceConfiguration,
+        keys: any BunkerKeys,
+        logger: Logger,
+        metricsFactory: any MetricsFactory = MetricsSystem.factory,
+        clock: @escaping @Sendable () -> Int64,
+        publisher: (@Sendable (_ event: Event, _ relays: [String]) async -> String?)?
+    ) {
+        self.publisher = publisher
         self.configuration = configuration
         self.keys = keys
         self.handler = Nip46RequestHandler(keys: keys, clock: clock)
@@ -122,6 +139,12 @@ public final class Nip46Service: Sendable {
         for url in self.configuration.relays {
             await relayPool.add(url, metricsLabel: url, subscriptions: [Self.subscriptionID: self.firehose])
         }
+        await self.runWorkers()
+        await relayPool.shutdown()
+    }
+
+    /// The workers alone (``run(authenticate:)`` adds the relays); until cancelled, then the queue drains.
+    func runWorkers() async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 await self.pool.run { job, waited in
@@ -135,7 +158,6 @@ public final class Nip46Service: Sendable {
             }
             await group.waitForAll()
         }
-        await relayPool.shutdown()
     }
 
     /// Every kind-24133 event from now on (less the lookback); unknown recipients are dropped in memory.
@@ -167,7 +189,12 @@ public final class Nip46Service: Sendable {
             return false
         }
         // The relays were just added; give the connections a moment by letting publish retry.
-        return await self.relays?.publish(event, to: uri.relays) != nil
+        return await self.publish(event, to: uri.relays) != nil
+    }
+
+    private func publish(_ event: Event, to relays: [String]) async -> String? {
+        if let publisher = self.publisher { return await publisher(event, relays) }
+        return await self.relays?.publish(event, to: relays)
     }
 
     // MARK: Ingest (on the relay's task: cheap checks only)
@@ -242,7 +269,8 @@ public final class Nip46Service: Sendable {
             session = try await self.keys.session(for: job.bunker)
         } catch {
             self.logger.error("could not unlock a bunker key", metadata: ["bunker": "\(job.bunker)", "error": "\(error)"])
-            session = nil
+            self.drop(.unlockFailed)
+            return nil
         }
         guard let session else {
             self.drop(.unknownBunker)
@@ -278,7 +306,7 @@ public final class Nip46Service: Sendable {
         }
         var targets = session.relays.isEmpty ? self.configuration.relays : session.relays
         if !targets.contains(job.relay) { targets.append(job.relay) }
-        if await self.relays?.publish(event, to: targets) == nil {
+        if await self.publish(event, to: targets) == nil {
             self.metrics.unpublished.increment()
             self.logger.warning("no relay accepted a reply", metadata: ["bunker": "\(job.bunker)", "request": "\(job.event.id)"])
         }
