@@ -29,6 +29,8 @@ public final class KeyCustodian: Sendable {
     public let keks: KEKRing
     public let cache: DecryptedKeyCache
     public let rateLimiter: RateLimiter
+    /// Bunker keys of active authorizations; call ``loadActiveBunkers()`` once at start-up.
+    public let activeBunkers = ActiveBunkers()
     private let clock: @Sendable () -> Int64
 
     /// Access tokens carry a fixed prefix so secret scanners can recognise a leaked one.
@@ -68,7 +70,13 @@ public final class KeyCustodian: Sendable {
         }
         for authorization in authorizations {
             self.cache.invalidate(authorizationID: authorization.id)
+            self.activeBunkers.remove(authorization.bunkerPublicKey)
         }
+    }
+
+    /// Reads every active bunker key from the store into ``activeBunkers``.
+    public func loadActiveBunkers() async throws {
+        try await self.activeBunkers.load(from: self.store)
     }
 
     // MARK: Authorizations
@@ -95,6 +103,7 @@ public final class KeyCustodian: Sendable {
             maxUses: maxUses, uses: 0, accessTokenHash: Self.hash(accessToken), createdAt: self.clock(), revokedAt: nil, revision: 1
         )
         try await self.store.insertAuthorization(record)
+        self.activeBunkers.insert(bunker.publicKey)
         self.cache.forgetMiss(for: CacheKey(bunker: bunker.publicKey))
         self.cache.forgetMiss(for: CacheKey(tokenHash: Self.hash(accessToken)))
         return NewAuthorization(record: record, connectSecret: connectSecret, accessToken: accessToken)
@@ -105,6 +114,7 @@ public final class KeyCustodian: Sendable {
         guard try await self.store.revokeAuthorization(id: id, at: self.clock()) else {
             throw CustodyError(.notFound, "authorization \(id) does not exist or is already revoked")
         }
+        if let revoked = try await self.store.authorization(id: id) { self.activeBunkers.remove(revoked.bunkerPublicKey) }
         self.cache.invalidate(authorizationID: id)
         self.rateLimiter.reset(key: CompactID(id))
     }

@@ -1,7 +1,6 @@
 import Custody
 import Nip46
 import NostrCrypto
-import Synchronization
 
 /// An unlocked authorization as the NIP-46 service sees it.
 struct CustodySession: BunkerSession {
@@ -15,33 +14,13 @@ struct CustodySession: BunkerSession {
     func isPinnedClient(_ client: PublicKey) -> Bool { self.unlocked.authorization.isPinnedClient(client) }
 }
 
-/// The bunker public keys of active authorizations, in memory, so events for anyone else are dropped without a
-/// store read. Loaded at start-up, then kept current by whoever creates or revokes authorizations (and, in a
-/// cluster, by the broadcast).
-final class KnownBunkers: Sendable {
-    private let keys = Mutex<Set<PublicKey>>([])
-
-    func replaceAll(with keys: [PublicKey]) { self.keys.withLock { $0 = Set(keys) } }
-    func insert(_ key: PublicKey) { _ = self.keys.withLock { $0.insert(key) } }
-    func remove(_ key: PublicKey) { _ = self.keys.withLock { $0.remove(key) } }
-    func contains(_ key: PublicKey) -> Bool { self.keys.withLock { $0.contains(key) } }
-    var count: Int { self.keys.withLock { $0.count } }
-
-    /// Reads every active bunker key from the store.
-    func load(from store: any CustodyStore) async throws {
-        let hexKeys = try await store.activeBunkerPublicKeys()
-        self.replaceAll(with: hexKeys.compactMap { try? PublicKey(hex: $0) })
-    }
-}
-
 /// Nip46's view of custody, implemented over ``KeyCustodian``: the one policy engine, the cache, the audit log.
 struct CustodyBunkerKeys: BunkerKeys {
     let custodian: KeyCustodian
-    let known: KnownBunkers
     let auditLog: AuditLog
     let clock: @Sendable () -> Int64
 
-    func isKnownBunker(_ bunker: PublicKey) -> Bool { self.known.contains(bunker) }
+    func isKnownBunker(_ bunker: PublicKey) -> Bool { self.custodian.activeBunkers.contains(bunker) }
 
     func session(for bunker: PublicKey) async throws -> (any BunkerSession)? {
         try await self.custodian.unlock(bunkerPublicKey: bunker).map(CustodySession.init)

@@ -29,6 +29,27 @@ struct KeyCustodianTests {
         return Harness(custodian: custodian, metrics: metrics, clock: clock, dispose: dispose)
     }
 
+    @Test("the active bunker set follows creation, revocation and key deletion, and loads from the store")
+    func activeBunkersStayCurrent() async throws {
+        let harness = try await Self.harness()
+        defer { Task { await harness.dispose() } }
+        let custodian = harness.custodian
+        let key = try await custodian.createKey(label: "k")
+        let first = try await custodian.createAuthorization(keyID: key.id, name: "a", policy: .full, relays: [])
+        let second = try await custodian.createAuthorization(keyID: key.id, name: "b", policy: .full, relays: [])
+        let other = try await custodian.createAuthorization(keyID: try await custodian.createKey(label: "o").id, name: "c", policy: .full, relays: [])
+        #expect(custodian.activeBunkers.count == 3)
+        try await custodian.revokeAuthorization(id: first.record.id)
+        #expect(!custodian.activeBunkers.contains(first.record.bunkerPublicKey) && custodian.activeBunkers.contains(second.record.bunkerPublicKey))
+        try await custodian.deleteKey(id: key.id)
+        #expect(!custodian.activeBunkers.contains(second.record.bunkerPublicKey))
+        // A new process sees the same set from the store.
+        let restarted = KeyCustodian(store: custodian.store, keks: custodian.keks, cache: DecryptedKeyCache())
+        #expect(restarted.activeBunkers.count == 0)
+        try await restarted.loadActiveBunkers()
+        #expect(restarted.activeBunkers.count == 1 && restarted.activeBunkers.contains(other.record.bunkerPublicKey))
+    }
+
     @Test func createImportAndUnlock() async throws {
         let harness = try await Self.harness()
         defer { Task { await harness.dispose() } }

@@ -13,7 +13,6 @@ import Testing
 final class SignerUnderTest: Sendable {
     let directory: String
     let custodian: KeyCustodian
-    let known: KnownBunkers
     let service: Nip46Service
     let auditLog: AuditLog
     private let store: any CustodyStore
@@ -28,8 +27,7 @@ final class SignerUnderTest: Sendable {
         let kek = try await FileKeyEncryptionBackend.openOrCreate(path: directory + "/kek", store: store)
         self.store = store
         self.custodian = KeyCustodian(store: store, keks: KEKRing(current: kek), cache: DecryptedKeyCache())
-        self.known = KnownBunkers()
-        try await self.known.load(from: store)
+        try await self.custodian.loadActiveBunkers()
         self.auditLog = AuditLog(store: store)
         var logger = Logger(label: "signer.tests.nip46")
         logger.logLevel = .warning
@@ -37,7 +35,7 @@ final class SignerUnderTest: Sendable {
             configuration: Nip46ServiceConfiguration(
                 relays: relays, relay: RelayConfiguration(connectTimeout: .seconds(3), backoff: Backoff(base: .milliseconds(100), maximum: .seconds(1)))
             ),
-            keys: CustodyBunkerKeys(custodian: self.custodian, known: self.known, auditLog: self.auditLog, clock: Self.clock),
+            keys: CustodyBunkerKeys(custodian: self.custodian, auditLog: self.auditLog, clock: Self.clock),
             logger: logger,
             clock: Self.clock
         )
@@ -68,11 +66,10 @@ final class SignerUnderTest: Sendable {
         throw PeerError("the signer did not subscribe within \(timeout)")
     }
 
-    /// A key with one authorization on `policy`; the authorization's bunker key becomes known at once.
+    /// A key with one authorization on `policy`.
     func authorize(policy: Policy = .full, relays: [String] = []) async throws -> (key: KeyRecord, authorization: NewAuthorization) {
         let key = try await self.custodian.createKey(label: "e2e")
         let authorization = try await self.custodian.createAuthorization(keyID: key.id, name: "app", policy: policy, relays: relays)
-        self.known.insert(authorization.record.bunkerPublicKey)
         return (key, authorization)
     }
 
@@ -215,7 +212,6 @@ struct Nip46EndToEndTests {
         let authorization = try await signer.custodian.createAuthorization(
             keyID: key.id, name: uri.name ?? "app", policy: .full, relays: uri.relays, pinnedClient: uri.clientPublicKey
         )
-        signer.known.insert(authorization.record.bunkerPublicKey)
         let session = try #require(try await signer.custodian.unlock(bunkerPublicKey: authorization.record.bunkerPublicKey))
         #expect(await signer.service.acceptNostrConnect(uri, session: CustodySession(unlocked: session)))
         #expect(try await app.nextObject()["ok"]?.stringValue == key.publicKey.hex)
