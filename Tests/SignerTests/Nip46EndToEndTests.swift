@@ -221,6 +221,34 @@ struct Nip46EndToEndTests {
         try await signer.stop()
     }
 
+    @Test("on an app's relay that demands NIP-42 AUTH, the signer authenticates with the bunker key and gets the requests")
+    func authenticatesOnAppRelays() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.cleanUp() }
+        let relay = try await LocalRelay()
+        defer { relay.kill() }
+        let gated = try await LocalRelay(requiresAuthentication: true)
+        defer { gated.kill() }
+        let signer = try await SignerUnderTest(directory: directory.path, relays: [relay.url])
+        let key = try await signer.custodian.createKey(label: "e2e")
+        let app = SecretKey.generate()
+        let authorization = try await signer.custodian.createAuthorization(
+            keyID: key.id, name: "gated", policy: .full, relays: [gated.url], pinnedClient: app.publicKey
+        )
+        await signer.service.listen(on: [gated.url], for: [authorization.record.bunkerPublicKey])
+        // The relay closes the subscription with auth-required:, the signer AUTHs and subscribes again.
+        for _ in 0..<100 where signer.service.relays?.connection(for: gated.url)?.state != .subscribed {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(signer.service.relays?.connection(for: gated.url)?.state == .subscribed)
+        // The raw peer may write without AUTH but not read, so the audit trail shows the request was answered.
+        _ = try await Self.raw(relay: gated.url, bunker: authorization.record.bunkerPublicKey, client: app, #"{"id":"g","method":"get_public_key","params":[]}"#)
+        await signer.auditLog.flush()
+        let audit = try await signer.custodian.store.audit(keyID: key.id, authorizationID: authorization.record.id, limit: 5)
+        #expect(audit.map(\.method) == ["get_public_key"] && audit.map(\.outcome) == ["ok"])
+        try await signer.stop()
+    }
+
     @Test("a relay killed and restarted is reconnected; a restarted signer keeps its authorizations")
     func restarts() async throws {
         let directory = TemporaryDirectory()

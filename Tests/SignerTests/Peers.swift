@@ -98,17 +98,22 @@ struct PeerError: Error, CustomStringConvertible {
 final class LocalRelay: Sendable {
     let port: Int
     let url: String
+    /// Whether subscribers must authenticate (NIP-42) before events reach them.
+    let requiresAuthentication: Bool
     private let process: Mutex<PeerProcess?>
 
-    init(port: Int? = nil) async throws {
+    init(port: Int? = nil, requiresAuthentication: Bool = false) async throws {
         self.port = try port ?? freeLoopbackPort()
+        self.requiresAuthentication = requiresAuthentication
         self.url = "ws://127.0.0.1:\(self.port)"
         self.process = Mutex(nil)
         try await self.start()
     }
 
     func start() async throws {
-        let process = try PeerProcess([Repository.python, Repository.peer("local_relay.py"), String(self.port)])
+        let process = try PeerProcess(
+            [Repository.python, Repository.peer("local_relay.py"), String(self.port)] + (self.requiresAuthentication ? ["--auth"] : [])
+        )
         let line = try await process.nextLine(timeout: .seconds(20))
         guard line == self.url else { throw PeerError("relay printed \(line)") }
         self.process.withLock { $0 = process }

@@ -89,6 +89,8 @@ public final class Nip46Service: Sendable {
     private let overflow: WorkerPool<Job>
     private let metrics: Nip46Metrics
     private let relayPool = Mutex<RelayPool?>(nil)
+    /// Bunkers listening on relays apps named (nostrconnect, an authorization's own relays): who AUTHs there.
+    private let bunkersByRelay = Mutex<[String: Set<PublicKey>]>([:])
     /// Where replies go; the relay pool unless a test captures them.
     private let publisher: (@Sendable (_ event: Event, _ relays: [String]) async -> String?)?
 
@@ -130,9 +132,10 @@ public final class Nip46Service: Sendable {
 
     /// Connects to the relays and serves until cancelled; then stops taking requests, answers those already queued,
     /// and disconnects.
-    public func run(authenticate: @escaping @Sendable (_ challenge: String, _ relay: String) async -> [Event] = { _, _ in [] }) async {
+    public func run() async {
         let relayPool = RelayPool(
-            configuration: self.configuration.relay, logger: self.logger, clock: self.clock, authenticate: authenticate,
+            configuration: self.configuration.relay, logger: self.logger, clock: self.clock,
+            authenticate: { [weak self] challenge, relay in await self?.authenticationEvents(challenge: challenge, relay: relay) ?? [] },
             deliver: { [weak self] delivery in self?.ingest(delivery) }
         )
         self.relayPool.withLock { $0 = relayPool }
@@ -143,7 +146,7 @@ public final class Nip46Service: Sendable {
         await relayPool.shutdown()
     }
 
-    /// The workers alone (``run(authenticate:)`` adds the relays); until cancelled, then the queue drains.
+    /// The workers alone (``run()`` adds the relays); until cancelled, then the queue drains.
     func runWorkers() async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
@@ -169,6 +172,7 @@ public final class Nip46Service: Sendable {
     public func listen(on urls: [String], for bunkers: [PublicKey]) async {
         guard let relayPool = self.relays else { return }
         for url in urls where !self.configuration.relays.contains(url) {
+            self.bunkersByRelay.withLock { $0[url, default: []].formUnion(bunkers) }
             let connection = await relayPool.add(url, metricsLabel: "app", subscriptions: [:])
             await connection.setSubscription(
                 id: "nip46-" + (bunkers.first?.hex.prefix(16) ?? "none"),
@@ -195,6 +199,23 @@ public final class Nip46Service: Sendable {
     private func publish(_ event: Event, to relays: [String]) async -> String? {
         if let publisher = self.publisher { return await publisher(event, relays) }
         return await self.relays?.publish(event, to: relays)
+    }
+
+    /// The most bunker keys that AUTH on one relay connection.
+    static let maximumAuthenticatedBunkers = 16
+
+    /// NIP-42: kind-22242 events answering `challenge`, one per bunker listening on `relay`, each signed with its
+    /// bunker (transport) key and never with a user key. The daemon's own relays get none: a relay that withholds
+    /// kind 24133 until AUTH cannot serve a firehose of every bunker, and must be configured to deliver them.
+    func authenticationEvents(challenge: String, relay: String) async -> [Event] {
+        let bunkers = self.bunkersByRelay.withLock { $0[relay] ?? [] }.prefix(Self.maximumAuthenticatedBunkers)
+        var events: [Event] = []
+        for bunker in bunkers {
+            guard let session = try? await self.keys.session(for: bunker) else { continue }
+            let unsigned = UnsignedEvent(createdAt: self.clock(), kind: 22242, tags: [["relay", relay], ["challenge", challenge]], content: "")
+            if let event = try? unsigned.signed(with: session.bunkerKey) { events.append(event) }
+        }
+        return events
     }
 
     // MARK: Ingest (on the relay's task: cheap checks only)
