@@ -26,6 +26,24 @@ struct AuditLogTests {
         try await store.close()
     }
 
+    @Test("records buffered when the writer is cancelled are written by its last flush")
+    func cancellationWritesWhatIsLeft() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.cleanUp() }
+        let store = try await SQLiteCustodyStore.open(path: directory.file("db"))
+        try await store.migrate()
+        let metrics = TestMetrics()
+        let log = AuditLog(store: store, configuration: .init(flushInterval: .seconds(3600)), metricsFactory: metrics)
+        let writer = Task { await log.run() }
+        for index in 0..<5 { log.record(Self.record(index)) }
+        writer.cancel()
+        await writer.value
+        #expect(log.pendingCount == 0)
+        #expect(try await store.audit(keyID: "key", authorizationID: nil, limit: 10).count == 5)
+        #expect(try metrics.expectCounter("signer_audit_write_failures_total").totalValue == 0)
+        try await store.close()
+    }
+
     @Test func aFailedWriteIsCountedAndRetriedAndOverflowIsCounted() async throws {
         let directory = TemporaryDirectory()
         defer { directory.cleanUp() }

@@ -81,7 +81,8 @@ public final class AuditLog: Sendable {
             }
             await self.flush()
         }
-        await self.flush()
+        // The last write runs outside the cancelled task: the store would refuse a query from it.
+        await Task { await self.flush() }.value
     }
 
     /// Writes buffered records in batches until the buffer is empty or a write fails.
