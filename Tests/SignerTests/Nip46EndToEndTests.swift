@@ -96,12 +96,15 @@ struct Nip46EndToEndTests {
         return Nip46Response(id: id, result: reply["result"]?.stringValue, error: reply["error"]?.stringValue)
     }
 
-    @Test("bunker:// with rust-nostr's NostrConnect: connect, get_public_key, sign_event, NIP-44 and NIP-04 both ways")
-    func bunkerFlow() async throws {
+    @Test(
+        "bunker:// with rust-nostr's NostrConnect: connect, get_public_key, sign_event, NIP-44 and NIP-04 both ways",
+        arguments: RelayImplementation.allCases
+    )
+    func bunkerFlow(relayImplementation: RelayImplementation) async throws {
         let directory = TemporaryDirectory()
         defer { directory.cleanUp() }
-        let relay = try await LocalRelay()
-        defer { relay.kill() }
+        let relay = try await LocalRelay(relayImplementation)
+        defer { relay.remove() }
         let signer = try await SignerUnderTest(directory: directory.path, relays: [relay.url])
         let (key, authorization) = try await signer.authorize()
         let uri = BunkerURI(bunkerPublicKey: authorization.record.bunkerPublicKey, relays: [relay.url], secret: authorization.connectSecret)
@@ -151,7 +154,7 @@ struct Nip46EndToEndTests {
         let directory = TemporaryDirectory()
         defer { directory.cleanUp() }
         let relay = try await LocalRelay()
-        defer { relay.kill() }
+        defer { relay.remove() }
         let signer = try await SignerUnderTest(directory: directory.path, relays: [relay.url])
         let (_, social) = try await signer.authorize(policy: .social)
         let bunker = social.record.bunkerPublicKey
@@ -196,9 +199,9 @@ struct Nip46EndToEndTests {
         let directory = TemporaryDirectory()
         defer { directory.cleanUp() }
         let relay = try await LocalRelay()
-        defer { relay.kill() }
+        defer { relay.remove() }
         let appRelay = try await LocalRelay()
-        defer { appRelay.kill() }
+        defer { appRelay.remove() }
         let signer = try await SignerUnderTest(directory: directory.path, relays: [relay.url])
         let key = try await signer.custodian.createKey(label: "e2e")
         let operations: JSONValue = .array([
@@ -226,9 +229,9 @@ struct Nip46EndToEndTests {
         let directory = TemporaryDirectory()
         defer { directory.cleanUp() }
         let relay = try await LocalRelay()
-        defer { relay.kill() }
+        defer { relay.remove() }
         let gated = try await LocalRelay(requiresAuthentication: true)
-        defer { gated.kill() }
+        defer { gated.remove() }
         let signer = try await SignerUnderTest(directory: directory.path, relays: [relay.url])
         let key = try await signer.custodian.createKey(label: "e2e")
         let app = SecretKey.generate()
@@ -249,12 +252,12 @@ struct Nip46EndToEndTests {
         try await signer.stop()
     }
 
-    @Test("a relay killed and restarted is reconnected; a restarted signer keeps its authorizations")
-    func restarts() async throws {
+    @Test("a relay killed and restarted is reconnected; a restarted signer keeps its authorizations", arguments: RelayImplementation.allCases)
+    func restarts(relayImplementation: RelayImplementation) async throws {
         let directory = TemporaryDirectory()
         defer { directory.cleanUp() }
-        let relay = try await LocalRelay()
-        defer { relay.kill() }
+        let relay = try await LocalRelay(relayImplementation)
+        defer { relay.remove() }
         var signer = try await SignerUnderTest(directory: directory.path, relays: [relay.url])
         let (key, authorization) = try await signer.authorize()
         let bunker = authorization.record.bunkerPublicKey

@@ -1,6 +1,7 @@
 import Foundation
 import NostrCrypto
 import Synchronization
+import Testing
 
 #if canImport(Glibc)
 import Glibc
@@ -94,16 +95,30 @@ struct PeerError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// rust-nostr's LocalRelay on a loopback port, which a test can kill and start again on the same port.
+/// Which relay implementation a test runs against.
+enum RelayImplementation: String, Sendable, CaseIterable, CustomTestStringConvertible {
+    /// rust-nostr's LocalRelay (nostr-sdk): does not store ephemeral events.
+    case localRelay = "rust-nostr LocalRelay"
+    /// The `nostr-relay` Python package (uvicorn, SQLite): stores even kind 24133.
+    case nostrRelay = "nostr-relay (Python)"
+
+    var testDescription: String { self.rawValue }
+}
+
+/// A relay on a loopback port, which a test can kill and start again on the same port.
 final class LocalRelay: Sendable {
     let port: Int
     let url: String
+    let implementation: RelayImplementation
+    private let directory: String
     /// Whether subscribers must authenticate (NIP-42) before events reach them.
     let requiresAuthentication: Bool
     private let process: Mutex<PeerProcess?>
 
-    init(port: Int? = nil, requiresAuthentication: Bool = false) async throws {
-        self.port = try port ?? freeLoopbackPort()
+    init(_ implementation: RelayImplementation = .localRelay, requiresAuthentication: Bool = false) async throws {
+        self.port = try freeLoopbackPort()
+        self.implementation = implementation
+        self.directory = FileManager.default.temporaryDirectory.appendingPathComponent("relay-\(UUID().uuidString)").path
         self.requiresAuthentication = requiresAuthentication
         self.url = "ws://127.0.0.1:\(self.port)"
         self.process = Mutex(nil)
@@ -111,15 +126,28 @@ final class LocalRelay: Sendable {
     }
 
     func start() async throws {
-        let process = try PeerProcess(
-            [Repository.python, Repository.peer("local_relay.py"), String(self.port)] + (self.requiresAuthentication ? ["--auth"] : [])
-        )
-        let line = try await process.nextLine(timeout: .seconds(20))
+        let arguments: [String]
+        switch self.implementation {
+        case .localRelay:
+            arguments = [Repository.peer("local_relay.py"), String(self.port)] + (self.requiresAuthentication ? ["--auth"] : [])
+        case .nostrRelay:
+            arguments = [Repository.peer("python_relay.py"), String(self.port), self.directory]
+        }
+        let process = try PeerProcess([Repository.python] + arguments)
+        // nostr-relay prints a banner of its own first; the URL line says it listens.
+        var line = try await process.nextLine(timeout: .seconds(20))
+        while !line.hasPrefix("ws://") { line = try await process.nextLine(timeout: .seconds(20)) }
         guard line == self.url else { throw PeerError("relay printed \(line)") }
         self.process.withLock { $0 = process }
     }
 
     func kill() { self.process.withLock { $0?.kill(); $0 = nil } }
+
+    /// Kills the relay and removes what it stored.
+    func remove() {
+        self.kill()
+        try? FileManager.default.removeItem(atPath: self.directory)
+    }
 }
 
 /// A loopback port that was free a moment ago.
