@@ -112,7 +112,7 @@ let package = Package(
         // The daemon's parts together with real peers: custody on SQLite, a real relay, a real NIP-46 app.
         .testTarget(
             name: "SignerTests",
-            dependencies: ["Signer", "Custody", "Nip46", "NostrCrypto"],
+            dependencies: ["Signer", "Custody", "Nip46", "NostrCrypto", .product(name: "MetricsTestKit", package: "swift-metrics")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

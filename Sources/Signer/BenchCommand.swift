@@ -7,7 +7,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Micro-benchmarks (build with -c release for meaningful figures).",
-        subcommands: [Crypto.self, CustodyBench.self]
+        subcommands: [Crypto.self, CustodyBench.self, Nip46Bench.self]
     )
 
     struct Crypto: ParsableCommand {

@@ -1,6 +1,7 @@
 import Custody
 import Foundation
 import Logging
+import MetricsTestKit
 import Nip46
 import NostrCrypto
 import Synchronization
@@ -15,6 +16,7 @@ final class SignerUnderTest: Sendable {
     let custodian: KeyCustodian
     let service: Nip46Service
     let auditLog: AuditLog
+    let metrics = TestMetrics()
     private let store: any CustodyStore
     private let task: Mutex<Task<Void, Never>?> = Mutex(nil)
 
@@ -37,6 +39,7 @@ final class SignerUnderTest: Sendable {
             ),
             keys: CustodyBunkerKeys(custodian: self.custodian, auditLog: self.auditLog, clock: Self.clock),
             logger: logger,
+            metricsFactory: self.metrics,
             clock: Self.clock
         )
         let service = self.service
@@ -73,6 +76,12 @@ final class SignerUnderTest: Sendable {
         return (key, authorization)
     }
 
+    /// The service's counters, for a failure message.
+    var diagnostics: String {
+        let counters = self.metrics.counters.filter { $0.label.hasPrefix("signer_nip46") || $0.label.hasPrefix("signer_relay") }
+        return counters.filter { $0.totalValue > 0 }.map { "\($0.label)\($0.dimensions) = \($0.totalValue)" }.sorted().joined(separator: "; ")
+    }
+
     func stop() async throws {
         let task = self.task.withLock { $0.take() }
         task?.cancel()
@@ -89,6 +98,18 @@ struct Nip46EndToEndTests {
         let peer = try PeerProcess([Repository.python, Repository.peer("nip46_app.py"), "raw", relay, bunker.hex, client.exportHex(), scheme, request])
         defer { peer.kill() }
         return try await peer.nextObject(timeout: .seconds(20))
+    }
+
+    /// Checks a reply; when there is none, says what the signer saw (its counters), so a lost reply can be told
+    /// from a dropped request.
+    static func expect(
+        _ object: [String: JSONValue], _ expected: Nip46Response, from signer: SignerUnderTest, sourceLocation: SourceLocation = #_sourceLocation
+    ) {
+        guard let reply = Self.reply(object) else {
+            Issue.record("no reply to \(expected.id): \(object); signer: \(signer.diagnostics)", sourceLocation: sourceLocation)
+            return
+        }
+        #expect(reply == expected, sourceLocation: sourceLocation)
     }
 
     static func reply(_ object: [String: JSONValue]) -> Nip46Response? {
@@ -163,24 +184,24 @@ struct Nip46EndToEndTests {
 
         // Before connecting, nothing is answered but a refusal, get_public_key included.
         let early = try await Self.raw(relay: relay.url, bunker: bunker, client: alice, #"{"id":"q1","method":"get_public_key","params":[]}"#)
-        #expect(Self.reply(early) == .failure(Nip46Error(.unauthorized, "this client has not connected; send connect with the authorization's secret first"), id: "q1"))
+        Self.expect(early, .failure(Nip46Error(.unauthorized, "this client has not connected; send connect with the authorization's secret first"), id: "q1"), from: signer)
         let wrong = try await Self.raw(relay: relay.url, bunker: bunker, client: alice, "{\"id\":\"q2\",\"method\":\"connect\",\"params\":[\"\(bunker.hex)\",\"guess\"]}")
-        #expect(Self.reply(wrong) == .failure(Nip46Error(.unauthorized, "the secret is wrong or was already used by another client"), id: "q2"))
+        Self.expect(wrong, .failure(Nip46Error(.unauthorized, "the secret is wrong or was already used by another client"), id: "q2"), from: signer)
         let connect = "{\"id\":\"q3\",\"method\":\"connect\",\"params\":[\"\(bunker.hex)\",\"\(social.connectSecret)\",\"\",\"{\\\"name\\\":\\\"Alice's app\\\"}\"]}"
-        #expect(Self.reply(try await Self.raw(relay: relay.url, bunker: bunker, client: alice, connect)) == .result("ack", id: "q3"))
+        Self.expect(try await Self.raw(relay: relay.url, bunker: bunker, client: alice, connect), .result("ack", id: "q3"), from: signer)
         // The secret is burned: another client presenting it is refused.
         let reused = try await Self.raw(relay: relay.url, bunker: bunker, client: mallory, connect)
-        #expect(Self.reply(reused) == .failure(Nip46Error(.unauthorized, "the secret is wrong or was already used by another client"), id: "q3"))
+        Self.expect(reused, .failure(Nip46Error(.unauthorized, "the secret is wrong or was already used by another client"), id: "q3"), from: signer)
         let stolen = try await Self.raw(relay: relay.url, bunker: bunker, client: mallory, #"{"id":"q4","method":"sign_event","params":["{\"kind\":1,\"content\":\"x\",\"tags\":[],\"created_at\":1}"]}"#)
-        #expect(Self.reply(stolen) == .failure(Nip46Error(.unauthorized, "this client has not connected; send connect with the authorization's secret first"), id: "q4"))
+        Self.expect(stolen, .failure(Nip46Error(.unauthorized, "this client has not connected; send connect with the authorization's secret first"), id: "q4"), from: signer)
 
         // The pinned client: policy, unknown methods, malformed requests.
         let dm = try await Self.raw(relay: relay.url, bunker: bunker, client: alice, #"{"id":"q5","method":"sign_event","params":["{\"kind\":4,\"content\":\"x\",\"tags\":[],\"created_at\":1}"]}"#)
-        #expect(Self.reply(dm) == .failure(Nip46Error(.forbidden, "kind 4 is not allowed by policy \"social\""), id: "q5"))
+        Self.expect(dm, .failure(Nip46Error(.forbidden, "kind 4 is not allowed by policy \"social\""), id: "q5"), from: signer)
         let unknown = try await Self.raw(relay: relay.url, bunker: bunker, client: alice, #"{"id":"q6","method":"create_account","params":["bob"]}"#)
-        #expect(Self.reply(unknown) == .failure(Nip46Error(.unsupported, "create_account"), id: "q6"))
+        Self.expect(unknown, .failure(Nip46Error(.unsupported, "create_account"), id: "q6"), from: signer)
         let malformed = try await Self.raw(relay: relay.url, bunker: bunker, client: alice, #"{"id":"q7","method":"sign_event","params":{"kind":1}}"#)
-        #expect(Self.reply(malformed) == .failure(Nip46Error(.invalid, "\"params\" must be an array of strings"), id: "q7"))
+        Self.expect(malformed, .failure(Nip46Error(.invalid, "\"params\" must be an array of strings"), id: "q7"), from: signer)
         let notJSON = try await Self.raw(relay: relay.url, bunker: bunker, client: alice, "sign this please")
         #expect(Self.reply(notJSON)?.id == "")
         #expect(Self.reply(notJSON)?.error?.hasPrefix("invalid: request is not JSON") == true)
@@ -188,7 +209,7 @@ struct Nip46EndToEndTests {
         // NIP-04 transport, as old clients send it: answered in NIP-04.
         let legacy = try await Self.raw(relay: relay.url, bunker: bunker, client: alice, scheme: "nip04", #"{"id":"q8","method":"ping","params":[]}"#)
         #expect(legacy["scheme"] == .string("nip04"))
-        #expect(Self.reply(legacy) == .result("pong", id: "q8"))
+        Self.expect(legacy, .result("pong", id: "q8"), from: signer)
         let modern = try await Self.raw(relay: relay.url, bunker: bunker, client: alice, #"{"id":"q9","method":"ping","params":[]}"#)
         #expect(modern["scheme"] == .string("nip44"))
         try await signer.stop()
@@ -263,18 +284,18 @@ struct Nip46EndToEndTests {
         let bunker = authorization.record.bunkerPublicKey
         let alice = SecretKey.generate()
         let connect = "{\"id\":\"c\",\"method\":\"connect\",\"params\":[\"\(bunker.hex)\",\"\(authorization.connectSecret)\"]}"
-        #expect(Self.reply(try await Self.raw(relay: relay.url, bunker: bunker, client: alice, connect)) == .result("ack", id: "c"))
+        Self.expect(try await Self.raw(relay: relay.url, bunker: bunker, client: alice, connect), .result("ack", id: "c"), from: signer)
 
         relay.kill()
         try await relay.start()
         try await signer.waitUntilSubscribed()
         let afterRelay = try await Self.raw(relay: relay.url, bunker: bunker, client: alice, #"{"id":"r","method":"get_public_key","params":[]}"#)
-        #expect(Self.reply(afterRelay) == .result(key.publicKey.hex, id: "r"))
+        Self.expect(afterRelay, .result(key.publicKey.hex, id: "r"), from: signer)
 
         try await signer.stop()
         signer = try await SignerUnderTest(directory: directory.path, relays: [relay.url])
         let afterSigner = try await Self.raw(relay: relay.url, bunker: bunker, client: alice, #"{"id":"s","method":"get_public_key","params":[]}"#)
-        #expect(Self.reply(afterSigner) == .result(key.publicKey.hex, id: "s"))
+        Self.expect(afterSigner, .result(key.publicKey.hex, id: "s"), from: signer)
         try await signer.stop()
     }
 }

@@ -84,6 +84,8 @@ public final class RelayConnection: Sendable {
     private struct PendingPublish {
         let token: UInt64
         let continuation: CheckedContinuation<PublishOutcome, Never>
+        /// Resolves the publish as timed out unless the OK comes first.
+        var timer: Task<Void, Never>?
     }
 
     /// - Parameters:
@@ -181,15 +183,25 @@ public final class RelayConnection: Sendable {
                 shared.pendingPublishes[event.id, default: []].append(PendingPublish(token: shared.nextPublishToken, continuation: continuation))
                 return shared.nextPublishToken
             }
+            // The write is never cancelled (cancelling the WebSocket writer mid-write closes the connection); the
+            // timer is a task of its own, cancelled when the OK arrives, so an answered publish leaves none behind.
+            let timer = Task {
+                do { try await Task.sleep(for: self.configuration.publishTimeout) } catch { return }
+                self.resolve(event.id, token: token, with: .timedOut)
+            }
+            self.shared.withLock { shared in
+                guard let index = shared.pendingPublishes[event.id]?.firstIndex(where: { $0.token == token }) else {
+                    timer.cancel()
+                    return
+                }
+                shared.pendingPublishes[event.id]?[index].timer = timer
+            }
             Task {
                 do {
                     try await writer.write(.text(ClientMessage.event(event).encoded()))
                 } catch {
                     self.resolve(event.id, token: token, with: .notConnected)
-                    return
                 }
-                try? await Task.sleep(for: self.configuration.publishTimeout)
-                self.resolve(event.id, token: token, with: .timedOut)
             }
         }
         switch outcome {
@@ -338,24 +350,31 @@ public final class RelayConnection: Sendable {
     // MARK: Pending publishes
 
     private func resolve(_ eventID: EventID, token: UInt64, with outcome: PublishOutcome) {
-        let continuation: CheckedContinuation<PublishOutcome, Never>? = self.shared.withLock { shared in
+        let publish: PendingPublish? = self.shared.withLock { shared in
             guard var pending = shared.pendingPublishes[eventID], let index = pending.firstIndex(where: { $0.token == token }) else { return nil }
             let removed = pending.remove(at: index)
             shared.pendingPublishes[eventID] = pending.isEmpty ? nil : pending
-            return removed.continuation
+            return removed
         }
-        continuation?.resume(returning: outcome)
+        publish?.timer?.cancel()
+        publish?.continuation.resume(returning: outcome)
     }
 
     private func resolveAll(_ eventID: EventID, with outcome: PublishOutcome) {
         let pending = self.shared.withLock { $0.pendingPublishes.removeValue(forKey: eventID) } ?? []
-        for publish in pending { publish.continuation.resume(returning: outcome) }
+        for publish in pending {
+            publish.timer?.cancel()
+            publish.continuation.resume(returning: outcome)
+        }
     }
 
     private static func failPending(_ shared: inout Shared, with outcome: PublishOutcome) {
         let pending = shared.pendingPublishes.values.flatMap { $0 }
         shared.pendingPublishes = [:]
-        for publish in pending { publish.continuation.resume(returning: outcome) }
+        for publish in pending {
+            publish.timer?.cancel()
+            publish.continuation.resume(returning: outcome)
+        }
     }
 }
 

@@ -12,6 +12,9 @@ public struct Nip46ServiceConfiguration: Sendable, Hashable {
     public var workers: Int
     /// Requests waiting for a worker; beyond this they are answered `busy:`.
     public var queueCapacity: Int
+    /// Replies being published at once. Workers hand replies over and go on to the next request instead of waiting
+    /// for the relays' OK; when this many are in flight (and as many more queued), workers publish themselves.
+    public var concurrentPublishes: Int
     /// Encrypted content longer than this is dropped before decryption (NIP-44's largest payload is 87,472
     /// characters; NIP-04's is bounded at 100,000 here).
     public var maximumContentBytes: Int
@@ -29,6 +32,7 @@ public struct Nip46ServiceConfiguration: Sendable, Hashable {
         relays: [String],
         workers: Int = 2,
         queueCapacity: Int = 4096,
+        concurrentPublishes: Int = 256,
         maximumContentBytes: Int = 100_000,
         createdAtWindow: Int64 = 600,
         subscriptionLookback: Duration = .seconds(10),
@@ -39,6 +43,7 @@ public struct Nip46ServiceConfiguration: Sendable, Hashable {
         self.relays = relays
         self.workers = workers
         self.queueCapacity = queueCapacity
+        self.concurrentPublishes = concurrentPublishes
         self.maximumContentBytes = maximumContentBytes
         self.createdAtWindow = createdAtWindow
         self.subscriptionLookback = subscriptionLookback
@@ -61,6 +66,13 @@ public final class Nip46Service: Sendable {
         let event: Event
         let bunker: PublicKey
         let relay: String
+    }
+
+    /// One signed reply waiting to be published.
+    struct Outgoing: Sendable {
+        let event: Event
+        let relays: [String]
+        let job: Job
     }
 
     /// Why an incoming event was not handled; the `reason` label of the drop counter.
@@ -87,6 +99,8 @@ public final class Nip46Service: Sendable {
     private let pool: WorkerPool<Job>
     /// Answers `busy:` when the main queue is full; small, so a flood cannot grow it without bound either.
     private let overflow: WorkerPool<Job>
+    /// Replies on their way to the relays.
+    private let outbox: WorkerPool<Outgoing>
     private let metrics: Nip46Metrics
     private let relayPool = Mutex<RelayPool?>(nil)
     /// Bunkers listening on relays apps named (nostrconnect, an authorization's own relays): who AUTHs there.
@@ -124,6 +138,7 @@ public final class Nip46Service: Sendable {
         self.seen = SeenEvents(capacity: configuration.seenEventsCapacity, timeToLive: configuration.seenEventsTimeToLive)
         self.pool = WorkerPool(capacity: configuration.queueCapacity, workers: configuration.workers)
         self.overflow = WorkerPool(capacity: 1024, workers: 1)
+        self.outbox = WorkerPool(capacity: configuration.queueCapacity, workers: configuration.concurrentPublishes)
         self.metrics = Nip46Metrics(factory: metricsFactory)
     }
 
@@ -159,6 +174,9 @@ public final class Nip46Service: Sendable {
             group.addTask {
                 await self.overflow.run { job, _ in await self.answerBusy(job) }
             }
+            group.addTask {
+                await self.outbox.run { outgoing, _ in await self.send(outgoing) }
+            }
             await group.waitForAll()
         }
     }
@@ -189,7 +207,9 @@ public final class Nip46Service: Sendable {
     public func acceptNostrConnect(_ uri: NostrConnectURI, session: any BunkerSession) async -> Bool {
         await self.listen(on: uri.relays, for: [session.bunkerKey.publicKey])
         let response = Nip46Response.result(uri.secret, id: Hex.encode(SystemRandom.bytes(count: 16)))
-        guard let event = try? self.replyEvent(response, scheme: .nip44, bunkerKey: session.bunkerKey, client: uri.clientPublicKey) else {
+        guard let key = try? NIP44ConversationKey(secretKey: session.bunkerKey, publicKey: uri.clientPublicKey),
+            let event = try? self.replyEvent(response, scheme: .nip44(key), bunkerKey: session.bunkerKey, client: uri.clientPublicKey)
+        else {
             return false
         }
         // The relays were just added; give the connections a moment by letting publish retry.
@@ -253,10 +273,11 @@ public final class Nip46Service: Sendable {
 
     // MARK: Workers
 
-    /// The transport encryption a request used, and its reply uses.
+    /// The transport encryption a request used, and its reply uses, with the key derived for it: one ECDH serves
+    /// both the request and its reply.
     enum Scheme {
-        case nip44
-        case nip04
+        case nip44(NIP44ConversationKey)
+        case nip04(NIP04SharedKey)
     }
 
     func process(_ job: Job) async {
@@ -297,14 +318,17 @@ public final class Nip46Service: Sendable {
             self.drop(.unknownBunker)
             return nil
         }
-        let scheme: Scheme = NIP04.looksLikeNIP04(job.event.content) ? .nip04 : .nip44
+        let scheme: Scheme
         let plaintext: String
         do {
-            switch scheme {
-            case .nip44:
-                plaintext = try NIP44.decrypt(job.event.content, conversationKey: NIP44ConversationKey(secretKey: session.bunkerKey, publicKey: job.event.pubkey))
-            case .nip04:
-                plaintext = try NIP04.decrypt(job.event.content, secretKey: session.bunkerKey, publicKey: job.event.pubkey)
+            if NIP04.looksLikeNIP04(job.event.content) {
+                let key = try NIP04SharedKey(secretKey: session.bunkerKey, publicKey: job.event.pubkey)
+                scheme = .nip04(key)
+                plaintext = try NIP04.decrypt(job.event.content, sharedKey: key)
+            } else {
+                let key = try NIP44ConversationKey(secretKey: session.bunkerKey, publicKey: job.event.pubkey)
+                scheme = .nip44(key)
+                plaintext = try NIP44.decrypt(job.event.content, conversationKey: key)
             }
         } catch {
             self.drop(.undecryptable)
@@ -327,9 +351,14 @@ public final class Nip46Service: Sendable {
         }
         var targets = session.relays.isEmpty ? self.configuration.relays : session.relays
         if !targets.contains(job.relay) { targets.append(job.relay) }
-        if await self.publish(event, to: targets) == nil {
+        let outgoing = Outgoing(event: event, relays: targets, job: job)
+        if !self.outbox.submit(outgoing) { await self.send(outgoing) }
+    }
+
+    private func send(_ outgoing: Outgoing) async {
+        if await self.publish(outgoing.event, to: outgoing.relays) == nil {
             self.metrics.unpublished.increment()
-            self.logger.warning("no relay accepted a reply", metadata: ["bunker": "\(job.bunker)", "request": "\(job.event.id)"])
+            self.logger.warning("no relay accepted a reply", metadata: ["bunker": "\(outgoing.job.bunker)", "request": "\(outgoing.job.event.id)"])
         }
     }
 
@@ -337,8 +366,8 @@ public final class Nip46Service: Sendable {
         let text = response.encoded()
         let content: String
         switch scheme {
-        case .nip44: content = try NIP44.encrypt(text, conversationKey: NIP44ConversationKey(secretKey: bunkerKey, publicKey: client))
-        case .nip04: content = try NIP04.encrypt(text, secretKey: bunkerKey, publicKey: client)
+        case .nip44(let key): content = try NIP44.encrypt(text, conversationKey: key)
+        case .nip04(let key): content = try NIP04.encrypt(text, sharedKey: key)
         }
         return try UnsignedEvent(createdAt: self.clock(), kind: nip46EventKind, tags: [["p", client.hex]], content: content).signed(with: bunkerKey)
     }

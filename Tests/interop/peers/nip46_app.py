@@ -7,8 +7,8 @@
         The client-initiated flow: prints {"uri": "nostrconnect://…"} and waits for the signer's connect response,
         then runs the operations.
     nip46_app.py raw <relay-url> <bunker-hex> <client-secret-hex> <nip44|nip04> <plaintext-request>
-        Sends one kind-24133 request as written (any JSON, any method) and prints the decrypted reply, or
-        {"timeout": true} after 10 s.
+        Sends one kind-24133 request as written (any JSON, any method) once its reply subscription is in place, and
+        prints the decrypted reply, or {"timeout": true} after 10 s.
 
 An operation is [method, args…]: ["get_public_key"], ["sign_event", kind, content], ["nip44_encrypt", pubkey, text],
 ["nip44_decrypt", pubkey, ciphertext], ["nip04_encrypt", …], ["nip04_decrypt", …]. Each prints {"ok": value} or
@@ -97,14 +97,24 @@ async def raw(relay: str, bunker_hex: str, client_secret_hex: str, scheme: str, 
     await client.add_relay(RelayUrl.parse(relay))
     await client.connect(timedelta(seconds=5))
     replies = Filter().kind(Kind(24133)).author(bunker_key).pubkey(keys.public_key()).since(Timestamp.now())
-    await client.subscribe(ReqTarget.auto([replies]))
+    # On a loaded machine the connection may still be coming up: the request goes out only once the relay has the
+    # subscription for its reply.
+    for _ in range(100):
+        if (await client.subscribe(ReqTarget.auto([replies]))).success:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        emit({"error": "could not subscribe"})
+        return
     if scheme == "nip04":
         content = nip04_encrypt(keys.secret_key(), bunker_key, request)
     else:
         content = nip44_encrypt(keys.secret_key(), bunker_key, request, Nip44Version.V2)
     event = EventBuilder(Kind(24133), content).tags([Tag.public_key(bunker_key)]).finalize(keys)
-    await client.send_event(event)
     notifications = client.notifications()
+    if not (await client.send_event(event)).success:
+        emit({"error": "the relay did not accept the request"})
+        return
     deadline = asyncio.get_running_loop().time() + 10
     while True:
         remaining = deadline - asyncio.get_running_loop().time()
