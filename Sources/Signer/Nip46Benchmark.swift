@@ -1,6 +1,7 @@
 import ArgumentParser
 import Custody
 import Foundation
+import CoreMetrics
 import Logging
 import Nip46
 import NostrCrypto
@@ -44,12 +45,14 @@ extension BenchCommand {
 
         private func measure() async throws {
             let crypto = try Self.cryptoPipeline(iterations: self.cryptoIterations)
+            let parse = try Self.relayMessageParsing(iterations: self.cryptoIterations)
             let endToEnd = try await self.endToEnd()
             let perRequest = crypto.microseconds
             let rows: [(String, String)] = [
                 ("crypto per request (verify, ECDH, NIP-44 both ways, 2 signs)", String(format: "%.1f µs (%.0f requests/s on one core)", perRequest, 1e6 / perRequest)),
                 ("  of which: verify the request", String(format: "%.1f µs", crypto.verify)),
                 ("  of which: conversation key (ECDH + HKDF)", String(format: "%.1f µs", crypto.conversationKey)),
+                ("parse one relay EVENT message (the read loop's cost)", String(format: "%.1f µs", parse)),
                 ("apps (one request in flight each), workers", "\(self.apps), \(self.workers)"),
                 ("requests answered / sent", "\(endToEnd.answered) / \(self.requests)"),
                 ("replies failing validation", "\(endToEnd.invalid)"),
@@ -57,7 +60,7 @@ extension BenchCommand {
                 ("end-to-end latency p50 / p90 / p99 / max", String(format: "%.2f / %.2f / %.2f / %.2f ms", endToEnd.p50, endToEnd.p90, endToEnd.p99, endToEnd.max)),
                 ("throughput vs crypto-only on all cores", String(format: "%.0f %%", 100 * endToEnd.throughput / (1e6 / perRequest * Double(ProcessInfo.processInfo.activeProcessorCount)))),
             ]
-            for (name, value) in rows {
+            for (name, value) in rows + endToEnd.counters.map { ($0.0, "\($0.1)") } {
                 CommandLineIO.writeLine(name.padding(toLength: 58, withPad: " ", startingAt: 0) + value)
             }
         }
@@ -92,6 +95,18 @@ extension BenchCommand {
             return (total, Self.microseconds(verifyTime) / Double(iterations), Self.microseconds(keyTime) / Double(iterations))
         }
 
+        /// The relay read loop's work per event: `["EVENT", sub, {…}]` into an ``Event`` (shape only, no verify).
+        static func relayMessageParsing(iterations: Int) throws -> Double {
+            let app = SecretKey.generate()
+            let event = try Self.requestEvent(app: app, bunker: SecretKey.generate().publicKey, id: "parse")
+            let text = "[\"EVENT\",\"nip46\",\(event.jsonString())]"
+            let start = ContinuousClock.now
+            for _ in 0..<iterations {
+                guard case .event = try RelayMessage(text: text) else { throw CommandLineError("not an EVENT") }
+            }
+            return Self.microseconds(ContinuousClock.now - start) / Double(iterations)
+        }
+
         static func requestEvent(app: SecretKey, bunker: PublicKey, id: String) throws -> Event {
             let event = #"{"kind":1,"content":"benchmark note","tags":[["t","bench"]],"created_at":"# + String(Int64(Date().timeIntervalSince1970)) + "}"
             let request = Nip46Request(id: id, method: "sign_event", params: [event]).encoded()
@@ -105,6 +120,8 @@ extension BenchCommand {
             var invalid = 0
             var throughput = 0.0
             var p50 = 0.0, p90 = 0.0, p99 = 0.0, max = 0.0
+            /// Drops, unpublished replies and relay refusals, by name.
+            var counters: [(String, Int64)] = []
         }
 
         /// One app: its keys, its pre-built requests, and what came back.
@@ -184,8 +201,9 @@ extension BenchCommand {
             let kek = try await FileKeyEncryptionBackend.openOrCreate(path: directory + "/kek", store: store)
             let custodian = KeyCustodian(store: store, keks: KEKRing(current: kek), cache: DecryptedKeyCache())
             let auditLog = AuditLog(store: store)
+            let counters = BenchmarkCounters()
             var logger = Logger(label: "signer.bench.nip46")
-            logger.logLevel = .error
+            logger.logLevel = ProcessInfo.processInfo.environment["SIGNER_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .error
 
             // The apps: a key and an authorization pinned to the app's client key each, requests built up front so
             // the apps' own crypto does not compete with the signer during the run.
@@ -205,34 +223,37 @@ extension BenchCommand {
             let service = Nip46Service(
                 configuration: Nip46ServiceConfiguration(relays: [self.relay], workers: self.workers),
                 keys: CustodyBunkerKeys(custodian: custodian, auditLog: auditLog, clock: clock),
-                logger: logger, clock: clock
+                logger: logger, metricsFactory: counters, clock: clock
             )
             let serviceTask = Task { await service.run() }
             let auditTask = Task { await auditLog.run() }
-            let lookup = apps
-            let appConnection = RelayConnection(url: self.relay, metricsLabel: "bench-apps", logger: logger, clock: clock) { delivery in
-                guard let recipient = delivery.event.tags.first(where: { $0.first == "p" })?.last else { return }
-                lookup[recipient]?.deliver(delivery.event)
+            // Each app on a connection of its own, as real apps are, subscribed to replies for its own key.
+            var connections: [(app: SimulatedApp, connection: RelayConnection, task: Task<Void, Never>)] = []
+            for app in apps.values {
+                let connection = RelayConnection(url: self.relay, metricsLabel: "bench-apps", logger: logger, metricsFactory: counters, clock: clock) {
+                    app.deliver($0.event)
+                }
+                let task = Task { await connection.run() }
+                await connection.setSubscription(
+                    id: "replies", Subscription(filters: [Filter(kinds: [nip46EventKind], pTags: [app.key.publicKey.hex])], lookback: .seconds(5))
+                )
+                connections.append((app, connection, task))
             }
-            let appTask = Task { await appConnection.run() }
-            await appConnection.setSubscription(
-                id: "bench-apps", Subscription(filters: [Filter(kinds: [nip46EventKind], pTags: Array(apps.keys))], lookback: .seconds(5))
-            )
-            for _ in 0..<200 {
-                if appConnection.state == .subscribed, service.relays?.connection(for: self.relay)?.state == .subscribed { break }
+            for _ in 0..<400 {
+                if connections.allSatisfy({ $0.connection.state == .subscribed }), service.relays?.connection(for: self.relay)?.state == .subscribed { break }
                 try await Task.sleep(for: .milliseconds(50))
             }
-            guard appConnection.state == .subscribed else { throw CommandLineError("could not subscribe on \(self.relay)") }
+            guard connections.allSatisfy({ $0.connection.state == .subscribed }) else { throw CommandLineError("could not subscribe on \(self.relay)") }
 
             let start = ContinuousClock.now
             await withDiscardingTaskGroup { group in
-                for app in apps.values {
-                    group.addTask { await app.run(through: appConnection) }
+                for (app, connection, _) in connections {
+                    group.addTask { await app.run(through: connection) }
                 }
             }
             let elapsed = Self.microseconds(ContinuousClock.now - start) / 1e6
 
-            appTask.cancel()
+            for (_, _, task) in connections { task.cancel() }
             serviceTask.cancel()
             await serviceTask.value
             auditTask.cancel()
@@ -242,6 +263,10 @@ extension BenchCommand {
             // Every reply checked after the run: it decrypts, answers a request, and carries a valid signature of
             // the app's user key.
             var result = EndToEnd()
+            result.counters = counters.nonZero(prefix: "signer_nip46_events_dropped") + counters.nonZero(prefix: "signer_nip46_replies_unpublished")
+                + counters.nonZero(prefix: "signer_relay_ok_rejections") + counters.nonZero(prefix: "signer_relay_publish_timeouts")
+                + counters.nonZero(prefix: "signer_nip46_events_received") + counters.nonZero(prefix: "signer_nip46_requests_total")
+                + counters.nonZero(prefix: "signer_relay_events") + counters.nonZero(prefix: "signer_relay_malformed")
             var latencies: [Double] = []
             for app in apps.values {
                 latencies += app.latencies
@@ -272,5 +297,50 @@ extension BenchCommand {
         static func microseconds(_ duration: Duration) -> Double {
             Double(duration.components.seconds) * 1e6 + Double(duration.components.attoseconds) / 1e12
         }
+    }
+}
+
+/// Counters only, kept in memory, so the benchmark can say where requests went (drops by reason, rejections).
+final class BenchmarkCounters: MetricsFactory, Sendable {
+    final class Handler: CounterHandler, RecorderHandler, TimerHandler, FloatingPointCounterHandler, MeterHandler, Sendable {
+        let value = Atomic<Int64>(0)
+        func increment(by amount: Int64) { self.value.wrappingAdd(amount, ordering: .relaxed) }
+        func increment(by amount: Double) {}
+        func reset() { self.value.store(0, ordering: .relaxed) }
+        func record(_ value: Int64) {}
+        func record(_ value: Double) {}
+        func recordNanoseconds(_ duration: Int64) {}
+        func set(_ value: Int64) {}
+        func set(_ value: Double) {}
+        func decrement(by amount: Double) {}
+    }
+
+    private let handlers = Mutex<[String: Handler]>([:])
+
+    private func handler(_ label: String, _ dimensions: [(String, String)]) -> Handler {
+        let name = label + (dimensions.isEmpty ? "" : "{" + dimensions.map { "\($0.0)=\($0.1)" }.joined(separator: ",") + "}")
+        return self.handlers.withLock { handlers in
+            if let existing = handlers[name] { return existing }
+            let handler = Handler()
+            handlers[name] = handler
+            return handler
+        }
+    }
+
+    func makeCounter(label: String, dimensions: [(String, String)]) -> any CounterHandler { self.handler(label, dimensions) }
+    func makeFloatingPointCounter(label: String, dimensions: [(String, String)]) -> any FloatingPointCounterHandler { self.handler(label, dimensions) }
+    func makeMeter(label: String, dimensions: [(String, String)]) -> any MeterHandler { self.handler(label, dimensions) }
+    func makeRecorder(label: String, dimensions: [(String, String)], aggregate: Bool) -> any RecorderHandler { self.handler(label, dimensions) }
+    func makeTimer(label: String, dimensions: [(String, String)]) -> any TimerHandler { self.handler(label, dimensions) }
+    func destroyCounter(_ handler: any CounterHandler) {}
+    func destroyFloatingPointCounter(_ handler: any FloatingPointCounterHandler) {}
+    func destroyMeter(_ handler: any MeterHandler) {}
+    func destroyRecorder(_ handler: any RecorderHandler) {}
+    func destroyTimer(_ handler: any TimerHandler) {}
+
+    /// Non-zero counters whose name starts with `prefix`.
+    func nonZero(prefix: String) -> [(String, Int64)] {
+        self.handlers.withLock { $0 }.filter { $0.key.hasPrefix(prefix) }.map { ($0.key, $0.value.value.load(ordering: .relaxed)) }
+            .filter { $0.1 > 0 }.sorted { $0.0 < $1.0 }
     }
 }

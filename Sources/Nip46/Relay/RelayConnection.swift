@@ -42,14 +42,19 @@ public enum PublishOutcome: Sendable, Hashable {
 }
 
 /// A subscription as the connection keeps it: sent again after every reconnect, with `since` recomputed then when
-/// `lookback` is set (the filters' own `since` is ignored in that case).
+/// `lookback` is set (the filters' own `since` is ignored in that case): now minus the lookback, but never before
+/// `notBefore`.
 public struct Subscription: Sendable, Hashable {
     public var filters: [Filter]
     public var lookback: Duration?
+    /// The earliest `since` (Unix seconds). A signer passes its start time: a relay that stores kind 24133 must not
+    /// replay requests a previous run already answered, which the new process has no memory of.
+    public var notBefore: Int64?
 
-    public init(filters: [Filter], lookback: Duration? = nil) {
+    public init(filters: [Filter], lookback: Duration? = nil, notBefore: Int64? = nil) {
         self.filters = filters
         self.lookback = lookback
+        self.notBefore = notBefore
     }
 }
 
@@ -218,7 +223,7 @@ public final class RelayConnection: Sendable {
     private func connectAndServe() async {
         let upgraded = UpgradedFlag()
         do {
-            try await withThrowingTaskGroup(of: Void.self) { group in
+            let closed = try await withThrowingTaskGroup(of: String?.self) { group in
                 group.addTask {
                     let client = WebSocketClient(
                         url: self.url,
@@ -232,17 +237,20 @@ public final class RelayConnection: Sendable {
                         upgraded.set()
                         try await self.serve(inbound: inbound, outbound: outbound)
                     }
-                    try await client.run()
+                    let frame = try await client.run()
+                    return frame.map { "\($0.closeCode) \(LogText.truncated($0.reason ?? ""))" } ?? "without a close frame"
                 }
                 group.addTask {
                     try await Task.sleep(for: self.configuration.connectTimeout)
                     if !upgraded.isSet { throw RelayConnectionError.connectTimedOut }
                     try await Task.sleep(for: .seconds(365 * 86_400))
+                    return nil
                 }
-                try await group.next()
+                let first = try await group.next() ?? nil
                 group.cancelAll()
+                return first
             }
-            self.logger.info("relay connection closed")
+            self.logger.info("relay connection closed", metadata: ["close": "\(closed ?? "")"])
         } catch is CancellationError {
         } catch {
             self.logger.warning("relay connection failed", metadata: ["error": "\(LogText.truncated("\(error)", maximumCharacters: 200))"])
@@ -335,7 +343,7 @@ public final class RelayConnection: Sendable {
                 guard let subscription = shared.subscriptions[id] else { return nil }
                 var filters = subscription.filters
                 if let lookback = subscription.lookback {
-                    let since = now &- lookback.components.seconds
+                    let since = max(now &- lookback.components.seconds, subscription.notBefore ?? .min)
                     for index in filters.indices { filters[index].since = since }
                 }
                 return ClientMessage.request(subscriptionID: id, filters: filters).encoded()

@@ -57,7 +57,7 @@ public struct Nip46ServiceConfiguration: Sendable, Hashable {
 /// answered.
 ///
 /// The path of an event: cheap checks on the relay's task (kind, size, `created_at` window, duplicate, addressed to
-/// a bunker we hold), then the signature, then a bounded queue; a worker decrypts (NIP-44, or NIP-04 when the
+/// a bunker we hold), then a bounded queue; a worker verifies the signature, decrypts (NIP-44, or NIP-04 when the
 /// content has `?iv=`), lets ``Nip46RequestHandler`` answer, encrypts the reply in the request's scheme, signs it
 /// with the bunker key and publishes it.
 public final class Nip46Service: Sendable {
@@ -103,6 +103,8 @@ public final class Nip46Service: Sendable {
     private let outbox: WorkerPool<Outgoing>
     private let metrics: Nip46Metrics
     private let relayPool = Mutex<RelayPool?>(nil)
+    /// When this service was created (Unix seconds): subscriptions never reach back before it.
+    private let startedAt: Int64
     /// Bunkers listening on relays apps named (nostrconnect, an authorization's own relays): who AUTHs there.
     private let bunkersByRelay = Mutex<[String: Set<PublicKey>]>([:])
     /// Where replies go; the relay pool unless a test captures them.
@@ -130,6 +132,7 @@ public final class Nip46Service: Sendable {
         publisher: (@Sendable (_ event: Event, _ relays: [String]) async -> String?)?
     ) {
         self.publisher = publisher
+        self.startedAt = clock()
         self.configuration = configuration
         self.keys = keys
         self.handler = Nip46RequestHandler(keys: keys, clock: clock)
@@ -164,14 +167,14 @@ public final class Nip46Service: Sendable {
     /// The workers alone (``run()`` adds the relays); until cancelled, then the queue drains.
     func runWorkers() async {
         await withTaskGroup(of: Void.self) { group in
-            group.addTask {
+            group.addTask(executorPreference: SigningThreads.shared) {
                 await self.pool.run { job, waited in
                     self.metrics.queueWait.recordNanoseconds(waited.nanoseconds)
                     self.metrics.queueDepth.record(self.pool.depth)
                     await self.process(job)
                 }
             }
-            group.addTask {
+            group.addTask(executorPreference: SigningThreads.shared) {
                 await self.overflow.run { job, _ in await self.answerBusy(job) }
             }
             group.addTask {
@@ -181,9 +184,10 @@ public final class Nip46Service: Sendable {
         }
     }
 
-    /// Every kind-24133 event from now on (less the lookback); unknown recipients are dropped in memory.
+    /// Every kind-24133 event from now on (less the lookback, but nothing from before this process started);
+    /// unknown recipients are dropped in memory.
     private var firehose: Subscription {
-        Subscription(filters: [Filter(kinds: [nip46EventKind])], lookback: self.configuration.subscriptionLookback)
+        Subscription(filters: [Filter(kinds: [nip46EventKind])], lookback: self.configuration.subscriptionLookback, notBefore: self.startedAt)
     }
 
     /// Also listens on `urls` for requests to `bunkers` (a nostrconnect URI's relays, an authorization's own).
@@ -195,7 +199,8 @@ public final class Nip46Service: Sendable {
             await connection.setSubscription(
                 id: "nip46-" + (bunkers.first?.hex.prefix(16) ?? "none"),
                 Subscription(
-                    filters: [Filter(kinds: [nip46EventKind], pTags: bunkers.map(\.hex))], lookback: self.configuration.subscriptionLookback
+                    filters: [Filter(kinds: [nip46EventKind], pTags: bunkers.map(\.hex))], lookback: self.configuration.subscriptionLookback,
+                    notBefore: self.startedAt
                 )
             )
         }
@@ -255,9 +260,8 @@ public final class Nip46Service: Sendable {
             return self.drop(.noRecipient)
         }
         guard self.keys.isKnownBunker(bunker) else { return self.drop(.unknownBunker) }
-        guard event.isValid else { return self.drop(.badSignature) }
-        // Only a verified event may claim its id, so a forged copy cannot shadow the real request.
-        guard self.seen.insert(event.id, now: now) else { return self.drop(.duplicate) }
+        // The signature is checked by the worker: verifying here would slow the relay's read loop, and a relay
+        // drops events for subscribers that fall behind.
         let job = Job(event: event, bunker: bunker, relay: delivery.relay)
         if self.pool.submit(job) {
             self.metrics.queueDepth.record(self.pool.depth)
@@ -265,6 +269,20 @@ public final class Nip46Service: Sendable {
             self.drop(.overloaded)
             self.logger.warning("NIP-46 queue and overflow queue full; request dropped", metadata: ["event": "\(event.id)"])
         }
+    }
+
+    /// The signature, then the duplicate check: only a verified event may claim its id, so a forged copy cannot
+    /// shadow the real request.
+    private func admit(_ job: Job) -> Bool {
+        guard job.event.isValid else {
+            self.drop(.badSignature)
+            return false
+        }
+        guard self.seen.insert(job.event.id, now: self.clock()) else {
+            self.drop(.duplicate)
+            return false
+        }
+        return true
     }
 
     private func drop(_ reason: DropReason) {
@@ -282,6 +300,7 @@ public final class Nip46Service: Sendable {
 
     func process(_ job: Job) async {
         let start = ContinuousClock.now
+        guard self.admit(job) else { return }
         guard let (session, request, scheme) = await self.open(job) else { return }
         let response: Nip46Response
         switch request {
@@ -298,6 +317,7 @@ public final class Nip46Service: Sendable {
 
     /// Answers `busy:` without doing the work.
     func answerBusy(_ job: Job) async {
+        guard self.admit(job) else { return }
         guard let (session, request, scheme) = await self.open(job) else { return }
         let id = (try? request.get().id) ?? ""
         self.metrics.request(method: nil, outcome: Nip46Error.Code.busy.rawValue).increment()

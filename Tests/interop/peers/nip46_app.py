@@ -106,6 +106,10 @@ async def raw(relay: str, bunker_hex: str, client_secret_hex: str, scheme: str, 
     else:
         emit({"error": "could not subscribe"})
         return
+    try:
+        request_id = json.loads(request).get("id")
+    except (ValueError, AttributeError):
+        request_id = None
     if scheme == "nip04":
         content = nip04_encrypt(keys.secret_key(), bunker_key, request)
     else:
@@ -130,10 +134,15 @@ async def raw(relay: str, bunker_hex: str, client_secret_hex: str, scheme: str, 
         if reply is None or reply.kind().as_u16() != 24133 or reply.author().to_hex() != bunker_hex:
             continue
         text = reply.content()
-        if "?iv=" in text:
-            emit({"scheme": "nip04", "reply": json.loads(nip04_decrypt(keys.secret_key(), bunker_key, text))})
+        scheme_used = "nip04" if "?iv=" in text else "nip44"
+        if scheme_used == "nip04":
+            decoded = json.loads(nip04_decrypt(keys.secret_key(), bunker_key, text))
         else:
-            emit({"scheme": "nip44", "reply": json.loads(nip44_decrypt(keys.secret_key(), bunker_key, text))})
+            decoded = json.loads(nip44_decrypt(keys.secret_key(), bunker_key, text))
+        # Like a real client, match the reply to the request by id (a request without a readable id gets "").
+        if request_id is not None and decoded.get("id") not in (request_id, str(request_id)):
+            continue
+        emit({"scheme": scheme_used, "reply": decoded})
         return
 
 
