@@ -205,6 +205,17 @@ extension BenchCommand {
             var logger = Logger(label: "signer.bench.nip46")
             logger.logLevel = ProcessInfo.processInfo.environment["SIGNER_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .error
 
+            // The service first: it subscribes from the second it starts, so the requests must be created after it.
+            let clock: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
+            let service = Nip46Service(
+                configuration: Nip46ServiceConfiguration(relays: [self.relay], workers: self.workers),
+                keys: CustodyBunkerKeys(custodian: custodian, auditLog: auditLog, clock: clock),
+                logger: logger, metricsFactory: counters, clock: clock
+            )
+            let serviceTask = Task { await service.run() }
+            let auditTask = Task { await auditLog.run() }
+            try await Task.sleep(for: .seconds(1))
+
             // The apps: a key and an authorization pinned to the app's client key each, requests built up front so
             // the apps' own crypto does not compete with the signer during the run.
             var apps: [String: SimulatedApp] = [:]
@@ -219,14 +230,6 @@ extension BenchCommand {
                 apps[client.publicKey.hex] = SimulatedApp(key: client, bunker: authorization.record.bunkerPublicKey, user: key.publicKey, requests: requests)
             }
 
-            let clock: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
-            let service = Nip46Service(
-                configuration: Nip46ServiceConfiguration(relays: [self.relay], workers: self.workers),
-                keys: CustodyBunkerKeys(custodian: custodian, auditLog: auditLog, clock: clock),
-                logger: logger, metricsFactory: counters, clock: clock
-            )
-            let serviceTask = Task { await service.run() }
-            let auditTask = Task { await auditLog.run() }
             // Each app on a connection of its own, as real apps are, subscribed to replies for its own key.
             var connections: [(app: SimulatedApp, connection: RelayConnection, task: Task<Void, Never>)] = []
             for app in apps.values {
