@@ -1,7 +1,7 @@
 # Nostr Signer: one-command set-up on a fresh Debian/Ubuntu machine.
 #   make run    install what is missing, build, start the signer
 #   make test   install what is missing, build, run every test tier
-#   make bench  release build, then the micro-benchmarks (figures for docs/performance.md)
+#   make bench  release build, then the benchmarks (figures for docs/performance.md)
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -17,12 +17,12 @@ SWIFT_BUILD_FLAGS ?=
 SIGNER_DEBUG := .build/debug/signer
 SIGNER_RELEASE := .build/release/signer
 
-.PHONY: help deps venv build build-release run test test-swift test-interop bench bench-crypto clean
+.PHONY: help deps venv build build-release run test test-swift test-interop bench bench-crypto bench-nip46 clean
 
 help:
 	@echo "make run     install missing packages, build, start the signer"
 	@echo "make test    install missing packages and the Python peers, build, run every test tier"
-	@echo "make bench   release build and micro-benchmarks"
+	@echo "make bench   release build, crypto micro-benchmarks and the NIP-46 end-to-end benchmark"
 
 deps:
 	@bash tools/install-system-deps.sh
@@ -60,11 +60,18 @@ test-swift:
 test-interop:
 	SIGNER_BIN=$(SIGNER_DEBUG) .venv/bin/python -m pytest -q Tests/interop
 
-bench: bench-crypto
+bench: bench-crypto bench-nip46
 
 # One core, as the figures in docs/performance.md are per core.
 bench-crypto: build-release
 	taskset -c 0 $(SIGNER_RELEASE) bench crypto --iterations 20000
+
+# NIP-46 end to end through rust-nostr's LocalRelay (without its default rate limit) on a free loopback port.
+bench-nip46: build-release venv
+	@port=$$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'); \
+	.venv/bin/python Tests/interop/peers/local_relay.py $$port --unlimited > /dev/null & relay=$$!; \
+	sleep 2; status=0; $(SIGNER_RELEASE) bench nip46 --relay ws://127.0.0.1:$$port --requests 5760 --apps 64 || status=$$?; \
+	kill $$relay; exit $$status
 
 clean:
 	bash tools/test-services.sh stop
