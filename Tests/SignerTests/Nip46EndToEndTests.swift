@@ -170,7 +170,7 @@ struct Nip46EndToEndTests {
         try await signer.stop()
     }
 
-    @Test("refusals: reused secret, wrong secret, unpinned client, policy denial, unknown method, malformed JSON; NIP-04 in, NIP-04 out")
+    @Test("refusals (reused secret, wrong secret, unpinned client, policy, unknown method, malformed JSON), NIP-04 in and out, ping, switch_relays, logout")
     func refusals() async throws {
         let directory = TemporaryDirectory()
         defer { directory.cleanUp() }
@@ -212,6 +212,18 @@ struct Nip46EndToEndTests {
         Self.expect(legacy, .result("pong", id: "q8"), from: signer)
         let modern = try await Self.raw(relay: relay.url, bunker: bunker, client: alice, #"{"id":"q9","method":"ping","params":[]}"#)
         #expect(modern["scheme"] == .string("nip44"))
+        Self.expect(modern, .result("pong", id: "q9"), from: signer)
+
+        // switch_relays: the authorization has no relays of its own, so the client stays where it is.
+        let switched = try await Self.raw(relay: relay.url, bunker: bunker, client: alice, #"{"id":"q10","method":"switch_relays","params":[]}"#)
+        Self.expect(switched, .result(nil, id: "q10"), from: signer)
+        // logout: acknowledged, then the client is a stranger again, and the burned secret cannot bring it back.
+        let logout = try await Self.raw(relay: relay.url, bunker: bunker, client: alice, #"{"id":"q11","method":"logout","params":[]}"#)
+        Self.expect(logout, .result("ack", id: "q11"), from: signer)
+        let after = try await Self.raw(relay: relay.url, bunker: bunker, client: alice, #"{"id":"q12","method":"ping","params":[]}"#)
+        Self.expect(after, .failure(Nip46Error(.unauthorized, "this client has not connected; send connect with the authorization's secret first"), id: "q12"), from: signer)
+        let reconnect = try await Self.raw(relay: relay.url, bunker: bunker, client: alice, connect)
+        Self.expect(reconnect, .failure(Nip46Error(.unauthorized, "the secret is wrong or was already used by another client"), id: "q3"), from: signer)
         try await signer.stop()
     }
 

@@ -61,7 +61,7 @@ public struct Nip46ServiceConfiguration: Sendable, Hashable {
 /// content has `?iv=`), lets ``Nip46RequestHandler`` answer, encrypts the reply in the request's scheme, signs it
 /// with the bunker key and publishes it.
 public final class Nip46Service: Sendable {
-    /// One verified request waiting for a worker.
+    /// A request that passed the cheap checks, waiting for a worker (which verifies its signature first).
     struct Job: Sendable {
         let event: Event
         let bunker: PublicKey
