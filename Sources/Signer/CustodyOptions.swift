@@ -1,6 +1,7 @@
 import ArgumentParser
 import Custody
 import Foundation
+import Logging
 
 /// Where custody state lives, for the commands that open it directly (`signer migrate`, `signer kek rotate`).
 /// Each option falls back to its `SIGNER_*` environment variable, then to the embedded default.
@@ -47,8 +48,13 @@ struct CustodyOptions: ParsableArguments {
     private func openStore() async throws -> any CustodyStore {
         let url = self.databaseURL ?? self.environment["SIGNER_DATABASE_URL"]
         if let url, url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
+            // One-shot commands answer with one line, and their errors carry the diagnosis; the pool's own warnings
+            // (such as a query leasing a connection a moment before the pool's run loop has started, which only
+            // waits) stay out of it unless SIGNER_LOG_LEVEL asks for them.
+            var logger = Logger(label: "signer.custody.postgres")
+            if self.environment["SIGNER_LOG_LEVEL"] == nil { logger.logLevel = .error }
             do {
-                return try PostgresCustodyStore.connect(url: url)
+                return try PostgresCustodyStore.connect(url: url, logger: logger)
             } catch let error as CustodyError {
                 throw CommandLineError("SIGNER_DATABASE_URL: \(error.description)")
             }
