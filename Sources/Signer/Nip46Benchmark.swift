@@ -49,7 +49,7 @@ extension BenchCommand {
             let endToEnd = try await self.endToEnd()
             let perRequest = crypto.microseconds
             let rows: [(String, String)] = [
-                ("crypto per request (verify, ECDH, NIP-44 both ways, 2 signs)", String(format: "%.1f µs (%.0f requests/s on one core)", perRequest, 1e6 / perRequest)),
+                ("crypto per request (verify, ECDH, 2 NIP-44, 2 signs)", String(format: "%.1f µs (%.0f requests/s on one core)", perRequest, 1e6 / perRequest)),
                 ("  of which: verify the request", String(format: "%.1f µs", crypto.verify)),
                 ("  of which: conversation key (ECDH + HKDF)", String(format: "%.1f µs", crypto.conversationKey)),
                 ("parse one relay EVENT message (the read loop's cost)", String(format: "%.1f µs", parse)),
