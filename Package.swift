@@ -92,6 +92,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Helpers the test targets share (temporary directories, loopback ports); never linked into the product.
+        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: swiftSettings),
         .testTarget(
             name: "NostrCryptoTests",
             dependencies: ["NostrCrypto"],
@@ -102,6 +104,7 @@ let package = Package(
             dependencies: [
                 "Custody",
                 "NostrCrypto",
+                "TestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
@@ -112,7 +115,7 @@ let package = Package(
         // The daemon's parts together with real peers: custody on SQLite, a real relay, a real NIP-46 app.
         .testTarget(
             name: "SignerTests",
-            dependencies: ["Signer", "Custody", "Nip46", "NostrCrypto", .product(name: "MetricsTestKit", package: "swift-metrics")],
+            dependencies: ["Signer", "Custody", "Nip46", "NostrCrypto", "TestSupport", .product(name: "MetricsTestKit", package: "swift-metrics")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

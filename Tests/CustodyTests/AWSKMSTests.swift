@@ -3,6 +3,7 @@ import Foundation
 import MetricsTestKit
 import NostrCrypto
 import Testing
+import TestSupport
 
 @testable import Custody
 

@@ -2,6 +2,7 @@ import Custody
 import MetricsTestKit
 import SQLiteNIO
 import Testing
+import TestSupport
 
 struct AuditLogTests {
     static func record(_ index: Int) -> AuditRecord {

@@ -2,6 +2,7 @@ import Custody
 import Foundation
 import NostrCrypto
 import Testing
+import TestSupport
 
 struct FileKEKTests {
     static func error(_ body: () async throws -> Void) async -> CustodyError? {

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import PostgresNIO
 import Testing
+import TestSupport
 
 /// The PostgreSQL server `make test` starts (`tools/test-services.sh`), and throwaway databases on it.
 enum PostgresTestServer {

@@ -2,6 +2,7 @@ import Custody
 import Foundation
 import NostrCrypto
 import Testing
+import TestSupport
 
 /// The behaviour every ``CustodyStore`` must have. Each test runs against each implementation in `StoreKind`.
 ///

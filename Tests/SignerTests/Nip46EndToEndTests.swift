@@ -6,6 +6,7 @@ import Nip46
 import NostrCrypto
 import Synchronization
 import Testing
+import TestSupport
 
 @testable import Signer
 
@@ -319,14 +320,3 @@ struct Nip46EndToEndTests {
     }
 }
 
-/// A fresh directory under the system temporary directory, removed by `cleanUp()`.
-struct TemporaryDirectory {
-    let path: String
-
-    init() {
-        self.path = FileManager.default.temporaryDirectory.appendingPathComponent("signer-tests-\(UUID().uuidString)").path
-        try! FileManager.default.createDirectory(atPath: self.path, withIntermediateDirectories: true)
-    }
-
-    func cleanUp() { try? FileManager.default.removeItem(atPath: self.path) }
-}

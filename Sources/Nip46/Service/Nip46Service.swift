@@ -414,10 +414,8 @@ struct Nip46Metrics: Sendable {
     let processing: Timer
     private let drops: [String: Counter]
     private let requests: [String: Counter]
-    private let factory: any MetricsFactory
 
     init(factory: any MetricsFactory) {
-        self.factory = factory
         self.received = Counter(label: "signer_nip46_events_received_total", factory: factory)
         self.unpublished = Counter(label: "signer_nip46_replies_unpublished_total", factory: factory)
         self.queueDepth = Gauge(label: "signer_nip46_queue_depth", factory: factory)

@@ -1,0 +1,55 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// What several test targets need and no production code does.
+
+/// A fresh directory under the system temporary directory, removed by `cleanUp()`.
+public struct TemporaryDirectory: Sendable {
+    public let path: String
+
+    public init() {
+        self.path = FileManager.default.temporaryDirectory.appendingPathComponent("signer-tests-\(UUID().uuidString)").path
+        try! FileManager.default.createDirectory(atPath: self.path, withIntermediateDirectories: true)
+    }
+
+    public func file(_ name: String) -> String { self.path + "/" + name }
+
+    public func cleanUp() { try? FileManager.default.removeItem(atPath: self.path) }
+}
+
+public struct LoopbackPortError: Error, CustomStringConvertible {
+    public let description = "cannot bind a loopback port"
+}
+
+/// A loopback port that was free a moment ago (and on which nothing listens now).
+public func freeLoopbackPort() throws -> Int {
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(descriptor) }
+    var address = loopbackAddress(port: 0)
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) } }
+    guard bound == 0 else { throw LoopbackPortError() }
+    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) } }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// Whether something accepts TCP connections on this loopback port.
+public func canConnect(port: Int) -> Bool {
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(descriptor) }
+    var address = loopbackAddress(port: UInt16(port))
+    return withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    } == 0
+}
+
+private func loopbackAddress(port: UInt16) -> sockaddr_in {
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = port.bigEndian
+    return address
+}
