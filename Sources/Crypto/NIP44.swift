@@ -6,6 +6,9 @@ import CryptoExtras
 /// It is the same in both directions (a·B = b·A), so a signer computes it once per client and caches it.
 public struct NIP44ConversationKey: Sendable {
     let storage: SecureBytes
+    /// HMAC-SHA256 already keyed with the conversation key: every message's HKDF-expand copies it instead of
+    /// keying three HMACs again. Its hash states are wiped with it (swift-crypto zeroes digest contexts).
+    let keyedHMAC: HMAC<SHA256>
 
     private static let salt: [UInt8] = Array("nip44-v2".utf8)
 
@@ -15,12 +18,14 @@ public struct NIP44ConversationKey: Sendable {
         let inputKey = sharedX.withUnsafeBytes { SymmetricKey(data: $0) }
         let extracted = HKDF<SHA256>.extract(inputKeyMaterial: inputKey, salt: Self.salt)
         self.storage = extracted.withUnsafeBytes { SecureBytes(copying: $0) }
+        self.keyedHMAC = HMAC<SHA256>(key: SymmetricKey(data: extracted))
     }
 
     /// Wraps 32 bytes that already are a conversation key (test vectors, caches).
     public init(bytes: some Collection<UInt8>) throws {
         guard bytes.count == 32 else { throw NostrCryptoError.invalidConversationKey }
         self.storage = SecureBytes(copying: bytes)
+        self.keyedHMAC = self.storage.withUnsafeBytes { HMAC<SHA256>(key: SymmetricKey(data: $0)) }
     }
 
     /// Gives `body` the 32 key bytes.
@@ -62,16 +67,22 @@ public enum NIP44 {
     public static func messageKeys(conversationKey: NIP44ConversationKey, nonce: some Collection<UInt8>) throws -> MessageKeys {
         let nonce = Array(nonce)
         guard nonce.count == 32 else { throw NostrCryptoError.invalidNonce }
-        let expanded = conversationKey.withUnsafeBytes { prk in
-            HKDF<SHA256>.expand(pseudoRandomKey: prk, info: nonce, outputByteCount: 76)
+        // HKDF-expand (RFC 5869) to 76 bytes, three blocks: T(i) = HMAC(PRK, T(i-1) | info | i).
+        var expanded: [UInt8] = []
+        expanded.reserveCapacity(96)
+        defer { SecureBytes.wipe(&expanded) }
+        for counter: UInt8 in 1...3 {
+            var hmac = conversationKey.keyedHMAC
+            hmac.update(data: expanded[max(0, expanded.count - 32)...])
+            hmac.update(data: nonce)
+            hmac.update(data: [counter])
+            hmac.finalize().withUnsafeBytes { expanded.append(contentsOf: $0) }
         }
-        return expanded.withUnsafeBytes { bytes in
-            MessageKeys(
-                chachaKey: Array(bytes[0..<32]),
-                chachaNonce: Array(bytes[32..<44]),
-                hmacKey: Array(bytes[44..<76])
-            )
-        }
+        return MessageKeys(
+            chachaKey: Array(expanded[0..<32]),
+            chachaNonce: Array(expanded[32..<44]),
+            hmacKey: Array(expanded[44..<76])
+        )
     }
 
     /// The padded length of a plaintext of `unpaddedLength` bytes (NIP-44's `calc_padded_len`).

@@ -25,6 +25,10 @@ public struct Nip46ServiceConfiguration: Sendable, Hashable {
     /// How long an event id is remembered to drop duplicates, and how many are remembered.
     public var seenEventsTimeToLive: Int64
     public var seenEventsCapacity: Int
+    /// How many (bunker, client) transport keys are kept, and for how many seconds, so a session pays one ECDH
+    /// rather than one per request. A capacity of 0 turns the cache off.
+    public var transportKeyCacheCapacity: Int
+    public var transportKeyTimeToLive: Int64
     /// Connection settings for every relay.
     public var relay: RelayConfiguration
 
@@ -38,6 +42,8 @@ public struct Nip46ServiceConfiguration: Sendable, Hashable {
         subscriptionLookback: Duration = .seconds(10),
         seenEventsTimeToLive: Int64 = 1200,
         seenEventsCapacity: Int = 200_000,
+        transportKeyCacheCapacity: Int = 16_384,
+        transportKeyTimeToLive: Int64 = 600,
         relay: RelayConfiguration = .init()
     ) {
         self.relays = relays
@@ -49,6 +55,8 @@ public struct Nip46ServiceConfiguration: Sendable, Hashable {
         self.subscriptionLookback = subscriptionLookback
         self.seenEventsTimeToLive = seenEventsTimeToLive
         self.seenEventsCapacity = seenEventsCapacity
+        self.transportKeyCacheCapacity = transportKeyCacheCapacity
+        self.transportKeyTimeToLive = transportKeyTimeToLive
         self.relay = relay
     }
 }
@@ -96,6 +104,7 @@ public final class Nip46Service: Sendable {
     private let logger: Logger
     private let clock: @Sendable () -> Int64
     private let seen: SeenEvents
+    private let transportKeys: TransportKeyCache
     private let pool: WorkerPool<Job>
     /// Answers `busy:` when the main queue is full; small, so a flood cannot grow it without bound either.
     private let overflow: WorkerPool<Job>
@@ -139,6 +148,10 @@ public final class Nip46Service: Sendable {
         self.logger = logger
         self.clock = clock
         self.seen = SeenEvents(capacity: configuration.seenEventsCapacity, timeToLive: configuration.seenEventsTimeToLive)
+        self.transportKeys = TransportKeyCache(
+            capacity: configuration.transportKeyCacheCapacity,
+            timeToLive: configuration.transportKeyTimeToLive
+        )
         self.pool = WorkerPool(capacity: configuration.queueCapacity, workers: configuration.workers)
         self.overflow = WorkerPool(capacity: 1024, workers: 1)
         self.outbox = WorkerPool(capacity: configuration.queueCapacity, workers: configuration.concurrentPublishes)
@@ -293,7 +306,7 @@ public final class Nip46Service: Sendable {
 
     /// The transport encryption a request used, and its reply uses, with the key derived for it: one ECDH serves
     /// both the request and its reply.
-    enum Scheme {
+    enum Scheme: Sendable {
         case nip44(NIP44ConversationKey)
         case nip04(NIP04SharedKey)
     }
@@ -341,14 +354,16 @@ public final class Nip46Service: Sendable {
         let scheme: Scheme
         let plaintext: String
         do {
-            if NIP04.looksLikeNIP04(job.event.content) {
-                let key = try NIP04SharedKey(secretKey: session.bunkerKey, publicKey: job.event.pubkey)
-                scheme = .nip04(key)
-                plaintext = try NIP04.decrypt(job.event.content, sharedKey: key)
-            } else {
-                let key = try NIP44ConversationKey(secretKey: session.bunkerKey, publicKey: job.event.pubkey)
-                scheme = .nip44(key)
-                plaintext = try NIP44.decrypt(job.event.content, conversationKey: key)
+            let nip04 = NIP04.looksLikeNIP04(job.event.content)
+            let cacheKey = TransportKeyCache.Key(bunker: job.bunker, client: job.event.pubkey, nip04: nip04)
+            scheme = try self.transportKeys.scheme(for: cacheKey, now: self.clock()) {
+                nip04
+                    ? .nip04(try NIP04SharedKey(secretKey: session.bunkerKey, publicKey: job.event.pubkey))
+                    : .nip44(try NIP44ConversationKey(secretKey: session.bunkerKey, publicKey: job.event.pubkey))
+            }
+            switch scheme {
+            case .nip04(let key): plaintext = try NIP04.decrypt(job.event.content, sharedKey: key)
+            case .nip44(let key): plaintext = try NIP44.decrypt(job.event.content, conversationKey: key)
             }
         } catch {
             self.drop(.undecryptable)
