@@ -70,7 +70,7 @@ bench-crypto: build-release
 bench-nip46: build-release venv
 	@port=$$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'); \
 	.venv/bin/python Tests/interop/peers/local_relay.py $$port --unlimited > /dev/null & relay=$$!; \
-	sleep 2; status=0; $(SIGNER_RELEASE) bench nip46 --relay ws://127.0.0.1:$$port --requests 5760 --apps 64 || status=$$?; \
+	sleep 2; status=0; $(SIGNER_RELEASE) bench nip46 --relay ws://127.0.0.1:$$port --relay-pid $$relay --requests 5760 --apps 64 || status=$$?; \
 	kill $$relay; exit $$status
 
 clean:

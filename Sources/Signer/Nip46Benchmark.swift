@@ -26,6 +26,9 @@ extension BenchCommand {
         @Option(help: "Signer workers.")
         var workers = ProcessInfo.processInfo.activeProcessorCount
 
+        @Option(help: "The relay's process id, to report the CPU time it spends per request (Linux /proc).")
+        var relayPid: Int32?
+
         @Option(help: "Iterations of the crypto-only pipeline.")
         var cryptoIterations = 5_000
 
@@ -59,6 +62,8 @@ extension BenchCommand {
                 ("replies failing validation", "\(endToEnd.invalid)"),
                 ("end-to-end sign_event throughput", String(format: "%.0f requests/s", endToEnd.throughput)),
                 ("end-to-end latency p50 / p90 / p99 / max", String(format: "%.2f / %.2f / %.2f / %.2f ms", endToEnd.p50, endToEnd.p90, endToEnd.p99, endToEnd.max)),
+                ("CPU per request: this process (service and apps)", String(format: "%.0f µs", endToEnd.signerCPUPerRequest)),
+                ("CPU per request: the relay", endToEnd.relayCPUPerRequest.map { String(format: "%.0f µs", $0) } ?? "(pass --relay-pid)"),
                 ("throughput vs crypto-only on all cores", String(format: "%.0f %%", 100 * endToEnd.throughput / (1e6 / perRequest * Double(ProcessInfo.processInfo.activeProcessorCount)))),
             ]
             for (name, value) in rows + endToEnd.counters.map({ ($0.0, "\($0.1)") }) {
@@ -122,6 +127,10 @@ extension BenchCommand {
             var invalid = 0
             var throughput = 0.0
             var p50 = 0.0, p90 = 0.0, p99 = 0.0, max = 0.0
+            /// CPU time per request during the run (µs): this process (the service and the simulated apps), and the
+            /// relay's process when its pid was given.
+            var signerCPUPerRequest = 0.0
+            var relayCPUPerRequest: Double?
             /// Drops, unpublished replies and relay refusals, by name.
             var counters: [(String, Int64)] = []
         }
@@ -250,6 +259,8 @@ extension BenchCommand {
             }
             guard connections.allSatisfy({ $0.connection.state == .subscribed }) else { throw CommandLineError("could not subscribe on \(self.relay)") }
 
+            let relayCPUBefore = self.relayPid.flatMap(ProcessCPU.seconds(pid:))
+            let ownCPUBefore = ProcessCPU.ownSeconds()
             let start = ContinuousClock.now
             await withDiscardingTaskGroup { group in
                 for (app, connection, _) in connections {
@@ -257,6 +268,8 @@ extension BenchCommand {
                 }
             }
             let elapsed = Self.microseconds(ContinuousClock.now - start) / 1e6
+            let ownCPU = ProcessCPU.ownSeconds() - ownCPUBefore
+            let relayCPU = relayCPUBefore.flatMap { before in self.relayPid.flatMap(ProcessCPU.seconds(pid:)).map { $0 - before } }
 
             for (_, _, task) in connections { task.cancel() }
             serviceTask.cancel()
@@ -268,6 +281,8 @@ extension BenchCommand {
             // Every reply checked after the run: it decrypts, answers a request, and carries a valid signature of
             // the app's user key.
             var result = EndToEnd()
+            result.signerCPUPerRequest = ownCPU * 1e6 / Double(self.requests)
+            result.relayCPUPerRequest = relayCPU.map { $0 * 1e6 / Double(self.requests) }
             result.counters = counters.nonZero(prefix: "signer_nip46_events_dropped") + counters.nonZero(prefix: "signer_nip46_replies_unpublished")
                 + counters.nonZero(prefix: "signer_relay_ok_rejections") + counters.nonZero(prefix: "signer_relay_publish_timeouts")
                 + counters.nonZero(prefix: "signer_nip46_events_received") + counters.nonZero(prefix: "signer_nip46_requests_total")
@@ -347,5 +362,25 @@ final class BenchmarkCounters: MetricsFactory, Sendable {
     func nonZero(prefix: String) -> [(String, Int64)] {
         self.handlers.withLock { $0 }.filter { $0.key.hasPrefix(prefix) }.map { ($0.key, $0.value.value.load(ordering: .relaxed)) }
             .filter { $0.1 > 0 }.sorted { $0.0 < $1.0 }
+    }
+}
+
+/// CPU time (user + system) of processes, for the benchmark's per-request CPU figures.
+enum ProcessCPU {
+    static func ownSeconds() -> Double {
+        var usage = rusage()
+        getrusage(Int32(RUSAGE_SELF.rawValue), &usage)
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+    }
+
+    /// From `/proc/<pid>/stat` (fields 14 and 15, in clock ticks); nil where that cannot be read.
+    static func seconds(pid: Int32) -> Double? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let end = stat.lastIndex(of: ")")
+        else { return nil }
+        // Fields after the parenthesised command name start at field 3.
+        let fields = stat[stat.index(after: end)...].split(separator: " ")
+        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 }
