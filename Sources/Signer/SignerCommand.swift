@@ -11,7 +11,7 @@ struct SignerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "signer",
         abstract: "Nostr Signer: a key-custody signer daemon for Nostr.",
-        subcommands: [CryptoCommand.self, MigrateCommand.self, KEKCommand.self, BenchCommand.self]
+        subcommands: [ServeCommand.self, CryptoCommand.self, MigrateCommand.self, KEKCommand.self, BenchCommand.self]
     )
 
     static func main() async {
@@ -20,11 +20,8 @@ struct SignerCommand: AsyncParsableCommand {
         // The one-shot commands answer with one line; library chatter (a pool retrying a connection) stays below
         // `warning` unless SIGNER_LOG_LEVEL asks for it. Logs go to stderr so stdout stays machine-readable.
         let level = ProcessInfo.processInfo.environment["SIGNER_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        LogSettings.apply(format: .text, level: level)
+        LoggingSystem.bootstrap(LogSettings.handler(label:))
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? any AsyncParsableCommand {

@@ -62,7 +62,8 @@ public struct Nip46RequestHandler: Sendable {
         var kind: UInt16?
         var unsigned: UnsignedEvent?
         if method == .signEvent {
-            let event = try self.unsignedEvent(request.params, userKey: session.userKey)
+            guard let json = request.params.first else { throw Nip46Error(.invalid, "sign_event needs the event as its first param") }
+            let event = try Self.eventToSign(json: json, userKey: session.userKey, now: self.clock())
             kind = event.kind
             unsigned = event
         }
@@ -92,7 +93,7 @@ public struct Nip46RequestHandler: Sendable {
             self.audit(method, kind: kind, eventID: signed.id.hex, client: client, session: session, outcome: "ok")
             return signed.jsonString()
         case .nip04Encrypt, .nip04Decrypt, .nip44Encrypt, .nip44Decrypt:
-            let result = try self.cipher(method, params: request.params, userKey: session.userKey)
+            let result = try Self.cipher(method, params: request.params, userKey: session.userKey)
             self.audit(method, kind: nil, eventID: nil, client: client, session: session, outcome: "ok")
             return result
         case .switchRelays:
@@ -143,9 +144,10 @@ public struct Nip46RequestHandler: Sendable {
         }
     }
 
-    /// `sign_event [json]`: the event as the client wrote it, checked; the signer fills pubkey, id and sig.
-    private func unsignedEvent(_ params: [String], userKey: SecretKey) throws -> UnsignedEvent {
-        guard let json = params.first else { throw Nip46Error(.invalid, "sign_event needs the event as its first param") }
+    /// The event a client asks `userKey` to sign, checked: valid JSON of an unsigned event, no other pubkey,
+    /// `created_at` at most ``maximumFutureSkew`` ahead of `now`; the pubkey is filled in. Both request paths use it.
+    /// - Throws: ``Nip46Error`` with the code `invalid`.
+    public static func eventToSign(json: String, userKey: SecretKey, now: Int64) throws -> UnsignedEvent {
         var event: UnsignedEvent
         do {
             event = try UnsignedEvent(json: Array(json.utf8))
@@ -155,7 +157,6 @@ public struct Nip46RequestHandler: Sendable {
         if let pubkey = event.pubkey, pubkey != userKey.publicKey {
             throw Nip46Error(.invalid, "the event's pubkey is not this signer's user key")
         }
-        let now = self.clock()
         guard event.createdAt <= now.addingReportingOverflow(Self.maximumFutureSkew).partialValue else {
             throw Nip46Error(.invalid, "created_at is more than \(Self.maximumFutureSkew) s in the future")
         }
@@ -163,7 +164,9 @@ public struct Nip46RequestHandler: Sendable {
         return event
     }
 
-    private func cipher(_ method: Method, params: [String], userKey: SecretKey) throws -> String {
+    /// `nip04_*` / `nip44_*` with `params` `[peer public key hex, text]`. Both request paths use it.
+    /// - Throws: ``Nip46Error`` (`invalid` for bad params or a payload that does not decrypt).
+    public static func cipher(_ method: Method, params: [String], userKey: SecretKey) throws -> String {
         guard params.count >= 2 else { throw Nip46Error(.invalid, "\(method.rawValue) needs a public key and a text") }
         guard let peer = try? PublicKey(hex: params[0]) else {
             throw Nip46Error(.invalid, "the first param must be a public key in hex")

@@ -1,0 +1,130 @@
+import CoreMetrics
+import Custody
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NostrCrypto
+
+/// Gives every request a trace id (the caller's `x-trace-id` when it is a sane token, a new one otherwise), puts it
+/// in the request's log metadata, and returns it on every response, errors included.
+struct TraceIDMiddleware: RouterMiddleware {
+    typealias Context = SignerRequestContext
+    static let header = HTTPField.Name("x-trace-id")!
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var context = context
+        let traceID = request.headers[Self.header].flatMap(Self.acceptable) ?? Hex.encode(SystemRandom.bytes(count: 16))
+        context.traceID = traceID
+        context.logger[metadataKey: "trace_id"] = .string(traceID)
+        do {
+            var response = try await next(request, context)
+            response.headers[Self.header] = traceID
+            return response
+        } catch var error as APIError {
+            error.headers[Self.header] = traceID
+            throw error
+        } catch let error as any HTTPResponseError {
+            var response = try error.response(from: request, context: context)
+            response.headers[Self.header] = traceID
+            return response
+        } catch {
+            // Our errors describe themselves without secrets; the caller gets a generic text and the trace id.
+            context.logger.error("request failed", metadata: ["error": "\(error)"])
+            var failure = APIError.internalError
+            if let custody = error as? CustodyError, custody.code == .storeUnavailable || custody.code == .kekUnavailable {
+                failure = APIError(.serviceUnavailable, "unavailable", "the signer's database or key service is unreachable; try again")
+            }
+            failure.headers[Self.header] = traceID
+            throw failure
+        }
+    }
+
+    /// Up to 64 characters of letters, digits, `-` and `_`; anything else is replaced, never echoed.
+    static func acceptable(_ value: String) -> String? {
+        guard (1...64).contains(value.utf8.count),
+            value.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7A) || $0 == 0x2D || $0 == 0x5F })
+        else { return nil }
+        return value
+    }
+}
+
+/// `signer_http_requests_total{route, method, status}` and the `signer_http_request_duration_seconds` histogram.
+/// Routes are the router's templates (`/api/admin/keys/{id}`), never raw paths, so the label set stays bounded.
+struct HTTPMetricsMiddleware: RouterMiddleware {
+    typealias Context = SignerRequestContext
+    let factory: any MetricsFactory
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let start = ContinuousClock.now
+        let status: Int
+        let response: Response
+        do {
+            response = try await next(request, context)
+            status = Int(response.status.code)
+        } catch let error as any HTTPResponseError {
+            self.record(request, context: context, status: Int(error.status.code), since: start)
+            throw error
+        } catch {
+            self.record(request, context: context, status: 500, since: start)
+            throw error
+        }
+        self.record(request, context: context, status: status, since: start)
+        return response
+    }
+
+    private func record(_ request: Request, context: Context, status: Int, since start: ContinuousClock.Instant) {
+        let method = ["GET", "POST", "DELETE", "OPTIONS", "HEAD", "PUT", "PATCH"].contains(request.method.rawValue) ? request.method.rawValue : "other"
+        let dimensions = [("route", context.endpointPath ?? "unmatched"), ("method", method), ("status", String(status))]
+        Counter(label: "signer_http_requests_total", dimensions: dimensions, factory: self.factory).increment()
+        let elapsed = start.duration(to: .now)
+        Timer(label: "signer_http_request_duration_seconds", dimensions: [("route", context.endpointPath ?? "unmatched")], preferredDisplayUnit: .seconds, factory: self.factory)
+            .recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+    }
+}
+
+/// How long any handler may run before the caller gets 503 `timeout` (its task is then cancelled).
+let requestTimeLimit: Duration = .seconds(10)
+
+/// Runs one handler under ``requestTimeLimit``. (A middleware cannot do this: the router's `next` may not escape into
+/// a child task.)
+func timed(_ body: @escaping @Sendable () async throws -> Response) async throws -> Response {
+    try await withThrowingTaskGroup(of: Response?.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: requestTimeLimit)
+            return nil
+        }
+        defer { group.cancelAll() }
+        guard let first = try await group.next(), let response = first else {
+            throw APIError(.serviceUnavailable, "timeout", "the request took longer than \(requestTimeLimit.components.seconds) s")
+        }
+        return response
+    }
+}
+
+/// CORS for `/api/nostr`: browsers from the configured origins may call it with a bearer token (no cookies, so
+/// no credentials mode); preflight requests are answered here.
+struct CORSMiddleware: RouterMiddleware {
+    typealias Context = SignerRequestContext
+    let allowedOrigins: [String]
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let origin = request.headers[.origin], self.allowedOrigins.contains("*") || self.allowedOrigins.contains(origin) else {
+            return try await next(request, context)
+        }
+        var response: Response
+        if request.method == .options {
+            response = Response(status: .noContent)
+            response.headers[.accessControlAllowMethods] = "POST, OPTIONS"
+            response.headers[.accessControlAllowHeaders] = "authorization, content-type, x-trace-id"
+            response.headers[.accessControlMaxAge] = "600"
+        } else {
+            response = try await next(request, context)
+        }
+        response.headers[.accessControlAllowOrigin] = self.allowedOrigins.contains("*") ? "*" : origin
+        response.headers[.accessControlExposeHeaders] = "x-trace-id, retry-after"
+        response.headers[.vary] = "Origin"
+        return response
+    }
+}

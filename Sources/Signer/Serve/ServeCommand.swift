@@ -1,0 +1,219 @@
+import ArgumentParser
+import Configuration
+import Custody
+import Foundation
+import Hummingbird
+import Logging
+import Metrics
+import Nip46
+import NostrCrypto
+import Prometheus
+import ServiceLifecycle
+import UnixSignals
+import Synchronization
+
+/// `signer serve`: the daemon. HTTP RPC and the admin API, NIP-46 over the configured relays, metrics and probes,
+/// until SIGTERM or SIGINT, then a graceful stop.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the signer daemon (HTTP RPC, admin API, NIP-46 over relays).",
+        discussion: "Every option falls back to its SIGNER_* environment variable (docs/configuration.md). SIGNER_ADMIN_TOKEN is read from the environment only."
+    )
+
+    @OptionGroup var custody: CustodyOptions
+
+    @Option(help: "Redis URL for a cluster (env SIGNER_REDIS_URL; absent = single node).")
+    var redisURL: String?
+    @Option(help: "Comma-separated ws:// or wss:// relay URLs (env SIGNER_RELAYS).")
+    var relays: String?
+    @Option(help: "Address to listen on (env SIGNER_HTTP_HOST, default 127.0.0.1).")
+    var httpHost: String?
+    @Option(help: "Port to listen on; 0 picks a free one (env SIGNER_HTTP_PORT, default 8080).")
+    var httpPort: String?
+    @Option(help: "text or json (env SIGNER_LOG_FORMAT, default text).")
+    var logFormat: String?
+    @Option(help: "trace, debug, info, notice, warning, error or critical (env SIGNER_LOG_LEVEL, default info).")
+    var logLevel: String?
+    @Option(help: "Signing workers (env SIGNER_WORKERS, default: the core count).")
+    var workers: String?
+    @Option(help: "Requests waiting for a worker before `busy` (env SIGNER_QUEUE_SIZE, default 4096).")
+    var queueSize: String?
+    @Option(help: "Comma-separated browser origins allowed to call /api/nostr (env SIGNER_CORS_ORIGINS).")
+    var corsOrigins: String?
+
+    /// Flags first, then the environment.
+    func configurationReader(environment: [String: String] = ProcessInfo.processInfo.environment) -> ConfigReader {
+        let flags: [(ServeConfiguration.Key, String?)] = [
+            (.dataDirectory, self.custody.dataDir), (.databaseURL, self.custody.databaseURL), (.kms, self.custody.kms),
+            (.kekPath, self.custody.kekPath), (.kmsKeyID, self.custody.kmsKeyID), (.kmsEndpoint, self.custody.kmsEndpoint),
+            (.redisURL, self.redisURL), (.relays, self.relays), (.httpHost, self.httpHost), (.httpPort, self.httpPort),
+            (.logFormat, self.logFormat), (.logLevel, self.logLevel), (.workers, self.workers), (.queueSize, self.queueSize),
+            (.corsOrigins, self.corsOrigins),
+        ]
+        var values: [AbsoluteConfigKey: ConfigValue] = [:]
+        for case let (key, value?) in flags {
+            values[AbsoluteConfigKey(key.configKey)] = ConfigValue(.string(value), isSecret: false)
+        }
+        return ConfigReader(providers: [
+            InMemoryProvider(name: "flags", values: values),
+            EnvironmentVariablesProvider(environmentVariables: environment, secretsSpecifier: .specific(["SIGNER_ADMIN_TOKEN"])),
+        ])
+    }
+
+    func run() async throws {
+        let configuration: ServeConfiguration
+        do {
+            configuration = try ServeConfiguration(reader: self.configurationReader())
+        } catch {
+            throw CommandLineError(error.description)
+        }
+        LogSettings.apply(format: configuration.logFormat, level: configuration.logLevel)
+        let prometheus = PrometheusCollectorRegistry()
+        let metricsFactory = PrometheusMetricsFactory(registry: prometheus)
+        MetricsSystem.bootstrap(metricsFactory)
+        try await SignerDaemon(configuration: configuration, prometheus: prometheus, metricsFactory: metricsFactory).run()
+    }
+}
+
+/// The daemon's life: open custody, start the services, serve, and stop in order.
+struct SignerDaemon {
+    let configuration: ServeConfiguration
+    let prometheus: PrometheusCollectorRegistry
+    let metricsFactory: any MetricsFactory
+
+    func run() async throws {
+        let logger = Logger(label: "signer")
+        let options = self.configuration.custodyOptions
+        try await options.withStore { store in
+            let started = ContinuousClock.now
+            let applied = try await store.migrate()
+            if !applied.isEmpty { logger.info("migrations applied", metadata: ["versions": "\(applied)"]) }
+            let kek = try await options.openKEK(store: store)
+            let custodian = KeyCustodian(store: store, keks: KEKRing(current: kek), cache: DecryptedKeyCache())
+            let auditLog = AuditLog(store: store, logger: Logger(label: "signer.audit"), metricsFactory: self.metricsFactory)
+            let (adminToken, generated) = try await AdminToken.resolve(configured: self.configuration.adminToken, store: store)
+            if let generated {
+                // Printed once, to the operator's terminal; only its hash is kept.
+                CommandLineIO.writeLine("admin token (shown once; store it now): \(generated)")
+            }
+            var nip46: Nip46Service?
+            if !self.configuration.relays.isEmpty {
+                nip46 = Nip46Service(
+                    configuration: Nip46ServiceConfiguration(
+                        relays: self.configuration.relays, workers: self.configuration.workers, queueCapacity: self.configuration.queueSize
+                    ),
+                    keys: CustodyBunkerKeys(custodian: custodian, auditLog: auditLog, clock: unixClock),
+                    logger: Logger(label: "signer.nip46"), metricsFactory: self.metricsFactory, clock: unixClock
+                )
+            }
+            let readiness = Readiness()
+            readiness.started.store(true, ordering: .relaxed)
+            let components = SignerComponents(
+                custodian: custodian, auditLog: auditLog, adminToken: adminToken, readiness: readiness, nip46: nip46,
+                relays: self.configuration.relays, corsOrigins: self.configuration.corsOrigins, prometheus: self.prometheus,
+                metricsFactory: self.metricsFactory, clock: unixClock
+            )
+            let host = self.configuration.httpHost
+            var services: [any Service] = [
+                ClosureService(name: "audit-log") { await auditLog.run() },
+                BunkerLoader(custodian: custodian, nip46: nip46, readiness: readiness, logger: logger),
+            ]
+            if let nip46 { services.insert(ClosureService(name: "nip46") { await nip46.run() }, at: 1) }
+            let app = Application(
+                router: buildRouter(components),
+                configuration: .init(address: .hostname(host, port: self.configuration.httpPort), serverName: "nostr-signer"),
+                services: services,
+                onServerRunning: { channel in
+                    let port = channel.localAddress?.port ?? 0
+                    logger.info("listening", metadata: ["url": "http://\(host):\(port)", "startup_ms": "\((ContinuousClock.now - started).milliseconds)"])
+                    CommandLineIO.writeLine("signer listening on http://\(host):\(port)")
+                },
+                logger: Logger(label: "signer.http")
+            )
+            let group = ServiceGroup(
+                configuration: .init(
+                    // The watcher is told first (the group stops services in reverse order), so probes say "stopping"
+                    // while the server still finishes what is in flight.
+                    services: [.init(service: app), .init(service: ShutdownWatcher(readiness: readiness, logger: logger))],
+                    gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [],
+                    logger: logger
+                )
+            )
+            try await group.run()
+            logger.info("stopped")
+        }
+    }
+}
+
+/// A service that runs `body` until graceful shutdown, then cancels it (each body drains on cancellation).
+struct ClosureService: Service, CustomStringConvertible {
+    let name: String
+    let body: @Sendable () async -> Void
+
+    init(name: String, _ body: @escaping @Sendable () async -> Void) {
+        self.name = name
+        self.body = body
+    }
+
+    var description: String { self.name }
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await self.body() }
+    }
+}
+
+/// Loads the active-bunker set after the server is up, so start-up does not grow with the number of keys, and has
+/// the NIP-46 service listen on the relays authorizations named for themselves.
+struct BunkerLoader: Service {
+    let custodian: KeyCustodian
+    let nip46: Nip46Service?
+    let readiness: Readiness
+    let logger: Logger
+
+    func run() async throws {
+        var delay = Duration.milliseconds(250)
+        while !Task.isCancelled {
+            do {
+                let start = ContinuousClock.now
+                try await self.custodian.loadActiveBunkers()
+                if let nip46 {
+                    var byRelays: [[String]: [PublicKey]] = [:]
+                    for authorization in try await self.custodian.store.authorizations(keyID: nil)
+                    where authorization.revokedAt == nil && !authorization.relays.isEmpty {
+                        byRelays[authorization.relays, default: []].append(authorization.bunkerPublicKey)
+                    }
+                    for (relays, bunkers) in byRelays { await nip46.listen(on: relays, for: bunkers) }
+                }
+                self.readiness.bunkersLoaded.store(true, ordering: .relaxed)
+                self.logger.info(
+                    "active bunkers loaded",
+                    metadata: ["count": "\(self.custodian.activeBunkers.count)", "ms": "\((ContinuousClock.now - start).milliseconds)"]
+                )
+                break
+            } catch {
+                self.logger.warning("could not load the active bunkers; retrying", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(5))
+            }
+        }
+        // Stay up until shutdown: a service that returns early stops the group.
+        try? await gracefulShutdown()
+    }
+}
+
+/// Marks the instance not-ready the moment shutdown begins, so load balancers stop routing to it first.
+struct ShutdownWatcher: Service {
+    let readiness: Readiness
+    let logger: Logger
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        self.readiness.stopping.store(true, ordering: .relaxed)
+        self.logger.info("shutting down: finishing requests in flight")
+    }
+}
+
+extension Duration {
+    var milliseconds: Int64 { self.components.seconds * 1000 + self.components.attoseconds / 1_000_000_000_000_000 }
+}

@@ -1,0 +1,161 @@
+import Configuration
+import Custody
+import Foundation
+import Logging
+import Nip46
+
+/// Everything `signer serve` reads at start-up. Each key is read from its command-line flag first, then from its
+/// environment variable; docs/configuration.md lists them all. A bad value stops start-up with one line naming the
+/// key and what is wrong (``ConfigurationError``).
+struct ServeConfiguration: Sendable {
+    enum LogFormat: String, Sendable { case text, json }
+
+    /// `SIGNER_DATA_DIR` (`--data-dir`): the SQLite database and the KEK file live here by default. `./signer-data`.
+    var dataDirectory: String
+    /// `SIGNER_DATABASE_URL`: `postgres://…` for PostgreSQL; otherwise a SQLite path. Default `<data dir>/signer.sqlite`.
+    var databaseURL: String?
+    /// `SIGNER_KMS`: `file` (default) or `aws-kms`.
+    var kms: KEKBackendKind
+    /// `SIGNER_KEK_PATH`: the file backend's KEK. Default `<data dir>/kek`; instances sharing a database share it.
+    var kekPath: String?
+    /// `SIGNER_KMS_KEY_ID`, `SIGNER_KMS_ENDPOINT`: the aws-kms backend (credentials and region from `AWS_*`).
+    var kmsKeyID: String?
+    var kmsEndpoint: String?
+    /// `SIGNER_REDIS_URL`: absent means a single node.
+    var redisURL: String?
+    /// `SIGNER_RELAYS`: comma-separated `ws://`/`wss://` URLs. None means NIP-46 over relays is off.
+    var relays: [String]
+    /// `SIGNER_HTTP_HOST` (127.0.0.1) and `SIGNER_HTTP_PORT` (8080; 0 picks a free port).
+    var httpHost: String
+    var httpPort: Int
+    /// `SIGNER_ADMIN_TOKEN`: the admin API's bearer token. Absent: the stored one, or a new one printed once.
+    var adminToken: String?
+    /// `SIGNER_LOG_FORMAT` (`text`/`json`) and `SIGNER_LOG_LEVEL` (`trace` … `critical`; default `info`).
+    var logFormat: LogFormat
+    var logLevel: Logger.Level
+    /// `SIGNER_WORKERS` (default: the core count) and `SIGNER_QUEUE_SIZE` (4096): the signing pool both request
+    /// paths share.
+    var workers: Int
+    var queueSize: Int
+    /// `SIGNER_CORS_ORIGINS`: comma-separated browser origins allowed to call `/api/nostr`; `*` allows any.
+    var corsOrigins: [String]
+
+    /// The keys, each with its flag spelling. The environment variable is the key in upper case with `_`.
+    enum Key: String, CaseIterable {
+        case dataDirectory = "signer.data.dir"
+        case databaseURL = "signer.database.url"
+        case kms = "signer.kms"
+        case kekPath = "signer.kek.path"
+        case kmsKeyID = "signer.kms.key.id"
+        case kmsEndpoint = "signer.kms.endpoint"
+        case redisURL = "signer.redis.url"
+        case relays = "signer.relays"
+        case httpHost = "signer.http.host"
+        case httpPort = "signer.http.port"
+        case adminToken = "signer.admin.token"
+        case logFormat = "signer.log.format"
+        case logLevel = "signer.log.level"
+        case workers = "signer.workers"
+        case queueSize = "signer.queue.size"
+        case corsOrigins = "signer.cors.origins"
+
+        var environmentName: String { self.rawValue.uppercased().replacingOccurrences(of: ".", with: "_") }
+        var configKey: ConfigKey { ConfigKey(self.rawValue.split(separator: ".").map(String.init)) }
+    }
+
+    /// Reads and checks every key from `reader`.
+    init(reader: ConfigReader) throws(ConfigurationError) {
+        func text(_ key: Key, secret: Bool = false) -> String? {
+            guard let value = reader.string(forKey: key.configKey, isSecret: secret)?.trimmingCharacters(in: .whitespaces), !value.isEmpty else {
+                return nil
+            }
+            return value
+        }
+        func list(_ key: Key) -> [String] {
+            (text(key) ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
+        func integer(_ key: Key, default value: Int, in range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
+            guard let literal = text(key) else { return value }
+            guard let number = Int(literal), range.contains(number) else {
+                throw ConfigurationError(key, "expected a whole number from \(range.lowerBound) to \(range.upperBound), got \"\(LogText.truncated(literal))\"")
+            }
+            return number
+        }
+
+        self.dataDirectory = text(.dataDirectory) ?? "./signer-data"
+        self.databaseURL = text(.databaseURL)
+        let kmsName = text(.kms) ?? "file"
+        guard let kms = KEKBackendKind.allCases.first(where: { $0.name == kmsName }) else {
+            throw ConfigurationError(.kms, "expected file or aws-kms, got \"\(LogText.truncated(kmsName))\"")
+        }
+        self.kms = kms
+        self.kekPath = text(.kekPath)
+        self.kmsKeyID = text(.kmsKeyID)
+        self.kmsEndpoint = text(.kmsEndpoint)
+        if kms == .awsKMS, self.kmsKeyID == nil {
+            throw ConfigurationError(.kmsKeyID, "the aws-kms backend needs a key id, ARN or alias")
+        }
+        self.redisURL = text(.redisURL)
+        if let redisURL {
+            guard redisURL.hasPrefix("redis://") else {
+                throw ConfigurationError(.redisURL, "expected redis://[:password@]host:port/db")
+            }
+            throw ConfigurationError(.redisURL, "clustering is not available in this version; unset it to run as a single node")
+        }
+        self.relays = list(.relays)
+        for relay in self.relays {
+            guard let url = URL(string: relay), url.scheme == "ws" || url.scheme == "wss", url.host != nil else {
+                throw ConfigurationError(.relays, "\"\(LogText.truncated(relay))\" is not a ws:// or wss:// URL")
+            }
+        }
+        self.httpHost = text(.httpHost) ?? "127.0.0.1"
+        self.httpPort = try integer(.httpPort, default: 8080, in: 0...65535)
+        self.adminToken = text(.adminToken, secret: true)
+        if let adminToken, adminToken.utf8.count < 16 {
+            throw ConfigurationError(.adminToken, "must be at least 16 characters")
+        }
+        let format = text(.logFormat) ?? "text"
+        guard let logFormat = LogFormat(rawValue: format) else {
+            throw ConfigurationError(.logFormat, "expected text or json, got \"\(LogText.truncated(format))\"")
+        }
+        self.logFormat = logFormat
+        let level = text(.logLevel) ?? "info"
+        guard let logLevel = Logger.Level(rawValue: level) else {
+            throw ConfigurationError(.logLevel, "expected trace, debug, info, notice, warning, error or critical, got \"\(LogText.truncated(level))\"")
+        }
+        self.logLevel = logLevel
+        self.workers = try integer(.workers, default: ProcessInfo.processInfo.activeProcessorCount, in: 1...256)
+        self.queueSize = try integer(.queueSize, default: 4096, in: 1...1_000_000)
+        self.corsOrigins = list(.corsOrigins)
+        for origin in self.corsOrigins where origin != "*" {
+            guard let url = URL(string: origin), url.scheme == "http" || url.scheme == "https", url.host != nil, url.path.isEmpty else {
+                throw ConfigurationError(.corsOrigins, "\"\(LogText.truncated(origin))\" is not an origin such as https://app.example")
+            }
+        }
+    }
+
+    /// The custody options the one-shot commands use, set from this configuration.
+    var custodyOptions: CustodyOptions {
+        var options = CustodyOptions()
+        options.dataDir = self.dataDirectory
+        options.databaseURL = self.databaseURL
+        options.kms = self.kms.name
+        options.kekPath = self.kekPath
+        options.kmsKeyID = self.kmsKeyID
+        options.kmsEndpoint = self.kmsEndpoint
+        return options
+    }
+}
+
+/// A configuration value that stops start-up: one line naming the key (as flag and environment variable).
+struct ConfigurationError: Error, CustomStringConvertible {
+    let key: ServeConfiguration.Key
+    let reason: String
+
+    init(_ key: ServeConfiguration.Key, _ reason: String) {
+        self.key = key
+        self.reason = reason
+    }
+
+    var description: String { "\(self.key.environmentName): \(self.reason)" }
+}

@@ -1,0 +1,75 @@
+import Custody
+import HTTPTypes
+import Hummingbird
+import Logging
+import Metrics
+import NIOCore
+import Nip46
+import NostrCrypto
+import Prometheus
+
+/// What the HTTP routes share. `signer serve` builds it from the configuration; tests build it around a
+/// temporary store.
+struct SignerComponents: Sendable {
+    let custodian: KeyCustodian
+    let auditLog: AuditLog
+    let adminToken: AdminToken
+    let readiness: Readiness
+    /// nil when no relays are configured (NIP-46 over relays is off).
+    let nip46: Nip46Service?
+    /// The daemon's relays, for bunker URLs.
+    let relays: [String]
+    let corsOrigins: [String]
+    let prometheus: PrometheusCollectorRegistry
+    let metricsFactory: any MetricsFactory
+    let clock: @Sendable () -> Int64
+}
+
+/// The router of every route, with the middleware every request passes: trace id, metrics, a time-out, CORS on
+/// `/api/nostr`. The executable and the tests both build the app with this function.
+func buildRouter(_ components: SignerComponents) -> Router<SignerRequestContext> {
+    let router = Router(context: SignerRequestContext.self)
+    router.add(middleware: TraceIDMiddleware())
+    router.add(middleware: HTTPMetricsMiddleware(factory: components.metricsFactory))
+
+    HealthController(
+        readiness: components.readiness, custodian: components.custodian, nip46: components.nip46, relayCount: components.relays.count
+    ).addRoutes(to: router)
+
+    router.get("/api/metrics") { _, _ in
+        var buffer: [UInt8] = []
+        components.prometheus.emit(into: &buffer)
+        return Response(
+            status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: buffer))
+        )
+    }
+
+    router.get("/api/policies") { _, _ in
+        JSONBody.response(
+            .object([
+                "policies": .array(
+                    Policy.builtIns.map { policy in
+                        var object = policy.json().objectValue ?? [:]
+                        object["summary"] = .string(policy.summary)
+                        return .object(object)
+                    }
+                )
+            ])
+        )
+    }
+
+    let rpc = RPCController(custodian: components.custodian, auditLog: components.auditLog, clock: components.clock)
+    let nostr = router.group().add(middleware: CORSMiddleware(allowedOrigins: components.corsOrigins))
+    nostr.post("/api/nostr") { request, context in try await timed { try await rpc.handle(request, context: context) } }
+    nostr.on("/api/nostr", method: .options) { _, _ in
+        // Reached only when the origin is not allowed (the CORS middleware answers allowed preflights).
+        Response(status: .forbidden)
+    }
+
+    AdminController(
+        custodian: components.custodian, auditLog: components.auditLog, adminToken: components.adminToken, relays: components.relays,
+        nip46: components.nip46, clock: components.clock
+    ).addRoutes(to: router)
+    return router
+}
