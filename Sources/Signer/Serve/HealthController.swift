@@ -22,7 +22,6 @@ struct HealthController: Sendable {
     let readiness: Readiness
     let custodian: KeyCustodian
     let nip46: Nip46Service?
-    let relayCount: Int
 
     /// How long a probe waits for the store or the KMS before calling the check failed.
     static let checkDeadline: Duration = .seconds(2)
@@ -55,11 +54,11 @@ struct HealthController: Sendable {
         record("startup", started, started ? "ok" : "starting")
         let loaded = self.readiness.bunkersLoaded.load(ordering: .relaxed)
         record("bunkers", loaded, loaded ? "ok" : "loading")
-        if self.relayCount == 0 {
-            record("relays", true, "none configured (NIP-46 over relays is off)")
-        } else {
+        if let nip46 = self.nip46 {
             let subscribed = self.subscribedRelays()
-            record("relays", subscribed > 0, "\(subscribed) of \(self.relayCount) subscribed")
+            record("relays", subscribed > 0, "\(subscribed) of \(nip46.configuration.relays.count) subscribed")
+        } else {
+            record("relays", true, "none configured (NIP-46 over relays is off)")
         }
         record("cluster", true, "single node")
         let stopping = self.readiness.stopping.load(ordering: .relaxed)

@@ -32,9 +32,7 @@ func buildRouter(_ components: SignerComponents) -> Router<SignerRequestContext>
     router.add(middleware: TraceIDMiddleware())
     router.add(middleware: HTTPMetricsMiddleware(factory: components.metricsFactory))
 
-    HealthController(
-        readiness: components.readiness, custodian: components.custodian, nip46: components.nip46, relayCount: components.relays.count
-    ).addRoutes(to: router)
+    HealthController(readiness: components.readiness, custodian: components.custodian, nip46: components.nip46).addRoutes(to: router)
 
     router.get("/api/metrics") { _, _ in
         var buffer: [UInt8] = []

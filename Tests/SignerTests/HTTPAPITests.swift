@@ -1,0 +1,263 @@
+import ArgumentParser
+import Configuration
+import Custody
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Metrics
+import NIOCore
+import NostrCrypto
+import Prometheus
+import Synchronization
+import Testing
+import TestSupport
+
+@testable import Signer
+
+/// The HTTP API through the router the daemon uses (`buildRouter`), with custody on a temporary SQLite store.
+struct HTTPAPITests {
+    static let adminToken = "test-admin-token-0123456789"
+
+    /// Runs `body` against a fresh signer; the store is closed afterwards.
+    func withSigner(_ body: @escaping @Sendable (any TestClientProtocol, SignerComponents) async throws -> Void) async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.cleanUp() }
+        let store = try await SQLiteCustodyStore.open(path: directory.file("signer.sqlite"))
+        _ = try await store.migrate()
+        let kek = try await FileKeyEncryptionBackend.openOrCreate(path: directory.file("kek"), store: store)
+        let custodian = KeyCustodian(store: store, keks: KEKRing(current: kek), cache: DecryptedKeyCache())
+        let registry = PrometheusCollectorRegistry()
+        let readiness = Readiness()
+        readiness.started.store(true, ordering: .relaxed)
+        readiness.bunkersLoaded.store(true, ordering: .relaxed)
+        let components = SignerComponents(
+            custodian: custodian, auditLog: AuditLog(store: store), adminToken: AdminToken(token: Self.adminToken), readiness: readiness,
+            nip46: nil, relays: ["wss://relay.example"], corsOrigins: ["https://app.example"], prometheus: registry,
+            metricsFactory: PrometheusMetricsFactory(registry: registry), clock: unixClock
+        )
+        let app = Application(router: buildRouter(components))
+        do {
+            try await app.test(.router) { client in try await body(client, components) }
+        } catch {
+            try await store.close()
+            throw error
+        }
+        try await store.close()
+    }
+
+    static func json(_ response: TestResponse) throws -> [String: JSONValue] {
+        try #require(try JSONValue.parse(Array(response.body.readableBytesView)).objectValue)
+    }
+
+    static func post(_ client: any TestClientProtocol, _ uri: String, token: String?, _ body: String) async throws -> TestResponse {
+        var headers: HTTPFields = [.contentType: "application/json"]
+        if let token { headers[.authorization] = "Bearer \(token)" }
+        return try await client.execute(uri: uri, method: .post, headers: headers, body: ByteBuffer(string: body))
+    }
+
+    static func get(_ client: any TestClientProtocol, _ uri: String, token: String? = adminToken) async throws -> TestResponse {
+        var headers: HTTPFields = [:]
+        if let token { headers[.authorization] = "Bearer \(token)" }
+        return try await client.execute(uri: uri, method: .get, headers: headers)
+    }
+
+    /// A key and an authorization under `policy`; returns the key's public key and the access token.
+    static func authorization(_ client: any TestClientProtocol, policy: String) async throws -> (keyID: String, pubkey: String, token: String, id: String) {
+        let key = try Self.json(try await Self.post(client, "/api/admin/keys", token: Self.adminToken, #"{"label":"test"}"#))
+        let keyID = try #require(key["id"]?.stringValue)
+        let created = try await Self.post(client, "/api/admin/keys/\(keyID)/authorizations", token: Self.adminToken, #"{"name":"app","policy":\#(policy)}"#)
+        #expect(created.status == .created)
+        let authorization = try Self.json(created)
+        return (keyID, try #require(key["pubkey"]?.stringValue), try #require(authorization["access_token"]?.stringValue), try #require(authorization["id"]?.stringValue))
+    }
+
+    @Test func theAdminAPINeedsTheAdminTokenAndEveryResponseCarriesATraceID() async throws {
+        try await self.withSigner { client, _ in
+            let missing = try await Self.get(client, "/api/admin/keys", token: nil)
+            #expect(missing.status == .unauthorized)
+            #expect(try Self.json(missing) == ["error": .string("the admin API needs the admin bearer token"), "code": .string("unauthorized")])
+            #expect(missing.headers[TraceIDMiddleware.header]?.utf8.count == 32)
+            #expect(try await Self.get(client, "/api/admin/keys", token: Self.adminToken + "x").status == .unauthorized)
+            // An access token is not an admin token.
+            let (_, _, token, _) = try await Self.authorization(client, policy: #""full""#)
+            #expect(try await Self.get(client, "/api/admin/keys", token: token).status == .unauthorized)
+
+            let traced = try await client.execute(uri: "/health", method: .get, headers: [TraceIDMiddleware.header: "abc-123_DEF"])
+            #expect(traced.headers[TraceIDMiddleware.header] == "abc-123_DEF")
+            let unsafe = try await client.execute(uri: "/health", method: .get, headers: [TraceIDMiddleware.header: "a b\"<script>"])
+            #expect(unsafe.headers[TraceIDMiddleware.header] != "a b\"<script>")
+            #expect(unsafe.headers[TraceIDMiddleware.header]?.utf8.count == 32)
+        }
+    }
+
+    @Test func keysAreCreatedImportedListedAndDeleted() async throws {
+        try await self.withSigner { client, _ in
+            let secret = SecretKey.generate()
+            let imported = try await Self.post(client, "/api/admin/keys", token: Self.adminToken, #"{"label":"imported","nsec":"\#(secret.exportNsec())"}"#)
+            #expect(imported.status == .created)
+            let key = try Self.json(imported)
+            #expect(key["pubkey"] == .string(secret.publicKey.hex))
+            #expect(key["npub"] == .string(secret.publicKey.npub))
+            #expect(key["label"] == .string("imported"))
+            #expect(key["nsec"] == nil)
+            let hex = SecretKey.generate()
+            #expect(try Self.json(try await Self.post(client, "/api/admin/keys", token: Self.adminToken, #"{"nsec":"\#(hex.exportHex())"}"#))["pubkey"] == .string(hex.publicKey.hex))
+
+            let bad = try await Self.post(client, "/api/admin/keys", token: Self.adminToken, #"{"nsec":"nsec1notakey"}"#)
+            #expect(bad.status == .badRequest)
+            #expect(try Self.json(bad) == ["error": .string("nsec is not a valid nsec1 secret key"), "code": .string("invalid_params")])
+
+            let list = try Self.json(try await Self.get(client, "/api/admin/keys"))
+            #expect(list["keys"]?.arrayValue?.count == 2)
+            let id = try #require(key["id"]?.stringValue)
+            #expect(try await Self.get(client, "/api/admin/keys/\(id)").status == .ok)
+            #expect(try await client.execute(uri: "/api/admin/keys/\(id)", method: .delete, headers: [.authorization: "Bearer \(Self.adminToken)"]).status == .noContent)
+            let gone = try await Self.get(client, "/api/admin/keys/\(id)")
+            #expect(gone.status == .notFound)
+            #expect(try Self.json(gone)["code"] == .string("not_found"))
+            #expect(try Self.json(try await Self.get(client, "/api/admin/keys"))["keys"]?.arrayValue?.count == 1)
+        }
+    }
+
+    @Test func theRPCSignsWithTheTokensKeyUnderItsPolicy() async throws {
+        try await self.withSigner { client, _ in
+            let (_, pubkey, token, _) = try await Self.authorization(client, policy: #""social""#)
+            let now = Int64(Date().timeIntervalSince1970)
+            // The event as an object, and as a JSON string: both are signed by the token's key.
+            for params in [#"[{"kind":1,"content":"hello","tags":[["t","x"]],"created_at":\#(now)}]"#, #"["{\"kind\":1,\"content\":\"hello\",\"tags\":[[\"t\",\"x\"]],\"created_at\":\#(now)}"]"#] {
+                let response = try await Self.post(client, "/api/nostr", token: token, #"{"method":"sign_event","params":\#(params)}"#)
+                #expect(response.status == .ok)
+                let result = try #require(try Self.json(response)["result"])
+                let event = try Event(json: Array(result.serialized().utf8))
+                try event.verify()
+                #expect(event.pubkey.hex == pubkey && event.content == "hello" && event.tags == [["t", "x"]] && event.createdAt == now)
+            }
+            let publicKey = try Self.json(try await Self.post(client, "/api/nostr", token: token, #"{"method":"get_public_key"}"#))
+            #expect(publicKey == ["result": .string(pubkey)])
+            #expect(try Self.json(try await Self.post(client, "/api/nostr", token: token, #"{"method":"ping","params":[]}"#)) == ["result": .string("pong")])
+
+            let denied = try await Self.post(client, "/api/nostr", token: token, #"{"method":"sign_event","params":[{"kind":4,"content":"x","tags":[],"created_at":\#(now)}]}"#)
+            #expect(denied.status == .forbidden)
+            #expect(try Self.json(denied) == ["error": .string("kind 4 is not allowed by policy \"social\""), "code": .string("forbidden")])
+
+            let unknown = try await Self.post(client, "/api/nostr", token: token, #"{"method":"sign_everything","params":[]}"#)
+            #expect(unknown.status == .badRequest)
+            #expect(try Self.json(unknown) == ["error": .string("unsupported method \"sign_everything\""), "code": .string("unsupported_method")])
+
+            let malformed = try await Self.post(client, "/api/nostr", token: token, #"{"method":"sign_event","params":[{"kind":"one"}]}"#)
+            #expect(malformed.status == .badRequest)
+            #expect(try Self.json(malformed)["code"] == .string("invalid_params"))
+            #expect(try await Self.post(client, "/api/nostr", token: token, "not json").status == .badRequest)
+
+            let noToken = try await Self.post(client, "/api/nostr", token: nil, #"{"method":"get_public_key"}"#)
+            #expect(noToken.status == .unauthorized)
+            #expect(try Self.json(noToken)["code"] == .string("unauthorized"))
+        }
+    }
+
+    @Test func nip44ThroughTheRPCRoundTripsWithThePeer() async throws {
+        try await self.withSigner { client, _ in
+            let (_, pubkey, token, _) = try await Self.authorization(client, policy: #""full""#)
+            let peer = SecretKey.generate()
+            let encrypted = try Self.json(try await Self.post(client, "/api/nostr", token: token, #"{"method":"nip44_encrypt","params":["\#(peer.publicKey.hex)","secret text"]}"#))
+            let payload = try #require(encrypted["result"]?.stringValue)
+            let conversation = try NIP44ConversationKey(secretKey: peer, publicKey: try PublicKey(hex: pubkey))
+            #expect(try NIP44.decrypt(payload, conversationKey: conversation) == "secret text")
+            let reply = try NIP44.encrypt("answer", conversationKey: conversation)
+            let decrypted = try Self.json(try await Self.post(client, "/api/nostr", token: token, #"{"method":"nip44_decrypt","params":["\#(peer.publicKey.hex)","\#(reply)"]}"#))
+            #expect(decrypted == ["result": .string("answer")])
+        }
+    }
+
+    @Test func aTokenActsOnlyForItsOwnAuthorizationAndRevocationIsImmediate() async throws {
+        try await self.withSigner { client, _ in
+            let first = try await Self.authorization(client, policy: #""full""#)
+            let second = try await Self.authorization(client, policy: #""full""#)
+            #expect(first.pubkey != second.pubkey)
+            #expect(try Self.json(try await Self.post(client, "/api/nostr", token: first.token, #"{"method":"get_public_key"}"#)) == ["result": .string(first.pubkey)])
+            #expect(try Self.json(try await Self.post(client, "/api/nostr", token: second.token, #"{"method":"get_public_key"}"#)) == ["result": .string(second.pubkey)])
+
+            let revoked = try await client.execute(uri: "/api/admin/authorizations/\(first.id)", method: .delete, headers: [.authorization: "Bearer \(Self.adminToken)"])
+            #expect(revoked.status == .noContent)
+            #expect(try await Self.post(client, "/api/nostr", token: first.token, #"{"method":"get_public_key"}"#).status == .unauthorized)
+            #expect(try await Self.post(client, "/api/nostr", token: second.token, #"{"method":"get_public_key"}"#).status == .ok)
+            let record = try Self.json(try await Self.get(client, "/api/admin/authorizations/\(first.id)"))
+            #expect(record["revoked_at"]?.integerValue != nil)
+            #expect(record["access_token"] == nil && record["secret"] == nil)
+        }
+    }
+
+    @Test func aPolicyRateLimitAnswers429WithRetryAfter() async throws {
+        try await self.withSigner { client, _ in
+            let policy = #"{"name":"tight","methods":["get_public_key"],"kinds":[],"rate_limit":{"per_minute":2}}"#
+            let (_, _, token, _) = try await Self.authorization(client, policy: policy)
+            for _ in 0..<2 { #expect(try await Self.post(client, "/api/nostr", token: token, #"{"method":"get_public_key"}"#).status == .ok) }
+            let limited = try await Self.post(client, "/api/nostr", token: token, #"{"method":"get_public_key"}"#)
+            #expect(limited.status == .tooManyRequests)
+            #expect(try Self.json(limited)["code"] == .string("rate_limited"))
+            // The sliding-window estimate: two requests fill this minute; a third fits once half of this window has
+            // slid out of the next one's view, 90 s after the window started (a few ms ago), rounded up.
+            #expect(limited.headers[.retryAfter] == "90")
+        }
+    }
+
+    @Test func probesPoliciesMetricsAndCORS() async throws {
+        try await self.withSigner { client, components in
+            let ready = try await Self.get(client, "/healthz/ready", token: nil)
+            #expect(ready.status == .ok)
+            #expect(try Self.json(ready)["checks"]?.objectValue?["store"] == .string("ok"))
+            components.readiness.stopping.store(true, ordering: .relaxed)
+            let stopping = try await Self.get(client, "/healthz/ready", token: nil)
+            #expect(stopping.status == .serviceUnavailable)
+            #expect(try Self.json(stopping)["checks"]?.objectValue?["shutdown"] == .string("stopping"))
+
+            let policies = try Self.json(try await Self.get(client, "/api/policies", token: nil))
+            #expect(policies["policies"]?.arrayValue?.compactMap { $0.objectValue?["name"]?.stringValue } == ["social", "messaging", "readonly", "full"])
+
+            let metrics = String(buffer: try await Self.get(client, "/api/metrics", token: nil).body)
+            #expect(metrics.contains(#"signer_http_requests_total{route="/healthz/ready",method="GET",status="503"} 1"#))
+            #expect(metrics.contains(#"signer_http_requests_total{route="/api/policies",method="GET",status="200"} 1"#))
+
+            let preflight = try await client.execute(
+                uri: "/api/nostr", method: .options, headers: [.origin: "https://app.example", .accessControlRequestMethod: "POST"]
+            )
+            #expect(preflight.status == .noContent)
+            #expect(preflight.headers[.accessControlAllowOrigin] == "https://app.example")
+            let foreign = try await client.execute(uri: "/api/nostr", method: .options, headers: [.origin: "https://evil.example"])
+            #expect(foreign.status == .forbidden)
+            #expect(foreign.headers[.accessControlAllowOrigin] == nil)
+        }
+    }
+
+    @Test func configurationTakesFlagsOverEnvironmentAndNamesTheKeyItRefuses() throws {
+        var command = try ServeCommand.parse(["--http-port", "9001"])
+        let environment = ["SIGNER_HTTP_PORT": "9000", "SIGNER_RELAYS": "wss://a.example, ws://127.0.0.1:7000", "SIGNER_WORKERS": "3"]
+        let configuration = try ServeConfiguration(reader: command.configurationReader(environment: environment))
+        #expect(configuration.httpPort == 9001)
+        #expect(configuration.relays == ["wss://a.example", "ws://127.0.0.1:7000"])
+        #expect(configuration.workers == 3)
+        #expect(configuration.httpHost == "127.0.0.1" && configuration.queueSize == 4096 && configuration.kms == .file)
+
+        command = try ServeCommand.parse([])
+        let cases: [([String: String], String)] = [
+            (["SIGNER_HTTP_PORT": "eighty"], #"SIGNER_HTTP_PORT: expected a whole number from 0 to 65535, got "eighty""#),
+            (["SIGNER_RELAYS": "https://relay.example"], #"SIGNER_RELAYS: "https://relay.example" is not a ws:// or wss:// URL"#),
+            (["SIGNER_KMS": "vault"], #"SIGNER_KMS: expected file or aws-kms, got "vault""#),
+            (["SIGNER_KMS": "aws-kms"], "SIGNER_KMS_KEY_ID: the aws-kms backend needs a key id, ARN or alias"),
+            (["SIGNER_ADMIN_TOKEN": "short"], "SIGNER_ADMIN_TOKEN: must be at least 16 characters"),
+            (["SIGNER_LOG_FORMAT": "xml"], #"SIGNER_LOG_FORMAT: expected text or json, got "xml""#),
+            (["SIGNER_WORKERS": "0"], #"SIGNER_WORKERS: expected a whole number from 1 to 256, got "0""#),
+            (["SIGNER_CORS_ORIGINS": "https://app.example/path"], #"SIGNER_CORS_ORIGINS: "https://app.example/path" is not an origin such as https://app.example"#),
+            (["SIGNER_REDIS_URL": "redis://127.0.0.1:6379/0"], "SIGNER_REDIS_URL: clustering is not available in this version; unset it to run as a single node"),
+        ]
+        for (environment, message) in cases {
+            #expect(throws: ConfigurationError.self) { try ServeConfiguration(reader: command.configurationReader(environment: environment)) }
+            do {
+                _ = try ServeConfiguration(reader: command.configurationReader(environment: environment))
+            } catch {
+                #expect(error.description == message)
+            }
+        }
+    }
+}
