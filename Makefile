@@ -38,12 +38,7 @@ build-release: deps
 
 # The daemon (`signer serve`) arrives with its own issue; until then `make run` builds and shows what the binary does.
 run: build
-	@if $(SIGNER_DEBUG) serve --help >/dev/null 2>&1; then \
-		exec $(SIGNER_DEBUG) serve; \
-	else \
-		echo "signer serve is not implemented yet; the binary offers these commands today:"; \
-		$(SIGNER_DEBUG) --help; \
-	fi
+	exec $(SIGNER_DEBUG) serve
 
 # The tiers run against PostgreSQL (and later Redis and the KMS mock) started on 127.0.0.1 by tools/test-services.sh;
 # they are stopped afterwards whatever the outcome, and the tiers' exit status is kept.
