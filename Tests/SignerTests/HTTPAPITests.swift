@@ -149,6 +149,9 @@ struct HTTPAPITests {
             #expect(malformed.status == .badRequest)
             #expect(try Self.json(malformed)["code"] == .string("invalid_params"))
             #expect(try await Self.post(client, "/api/nostr", token: token, "not json").status == .badRequest)
+            let oversize = try await Self.post(client, "/api/nostr", token: token, #"{"method":"ping","params":[""# + String(repeating: "x", count: 300_000) + #""]}"#)
+            #expect(oversize.status == .contentTooLarge)
+            #expect(try Self.json(oversize) == ["error": .string("the request body is over 262144 bytes"), "code": .string("too_large")])
 
             let noToken = try await Self.post(client, "/api/nostr", token: nil, #"{"method":"get_public_key"}"#)
             #expect(noToken.status == .unauthorized)
