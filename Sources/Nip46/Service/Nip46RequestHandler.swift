@@ -137,23 +137,34 @@ public struct Nip46RequestHandler: Sendable {
         case .forbidden(let reason):
             throw Nip46Error(.forbidden, reason)
         case .rateLimited(let retryAfter):
-            let seconds = max(1, retryAfter.components.seconds + (retryAfter.components.attoseconds > 0 ? 1 : 0))
-            throw Nip46Error(.rateLimited, "too many requests; retry after \(seconds) s")
+            throw Nip46Error(.rateLimited, "too many requests; retry after \(Self.retryAfterSeconds(retryAfter)) s")
         case .unusable:
             throw Nip46Error(.unauthorized, "this authorization is revoked, expired or used up")
         }
     }
 
-    /// The event a client asks `userKey` to sign, checked: valid JSON of an unsigned event, no other pubkey,
-    /// `created_at` at most ``maximumFutureSkew`` ahead of `now`; the pubkey is filled in. Both request paths use it.
+    /// Whole seconds to wait, rounded up and at least 1: what both request paths tell a rate-limited client.
+    public static func retryAfterSeconds(_ wait: Duration) -> Int64 {
+        max(1, wait.components.seconds + (wait.components.attoseconds > 0 ? 1 : 0))
+    }
+
+    /// The event a client asks `userKey` to sign, from its JSON text; see ``eventToSign(_:userKey:now:)``.
     /// - Throws: ``Nip46Error`` with the code `invalid`.
     public static func eventToSign(json: String, userKey: SecretKey, now: Int64) throws -> UnsignedEvent {
-        var event: UnsignedEvent
+        let event: UnsignedEvent
         do {
             event = try UnsignedEvent(json: Array(json.utf8))
         } catch {
             throw Nip46Error(.invalid, "the event is not valid: \(error)")
         }
+        return try Self.eventToSign(event, userKey: userKey, now: now)
+    }
+
+    /// The event a client asks `userKey` to sign, checked: no other pubkey, `created_at` at most
+    /// ``maximumFutureSkew`` ahead of `now`; the pubkey is filled in. Both request paths use it.
+    /// - Throws: ``Nip46Error`` with the code `invalid`.
+    public static func eventToSign(_ event: UnsignedEvent, userKey: SecretKey, now: Int64) throws -> UnsignedEvent {
+        var event = event
         if let pubkey = event.pubkey, pubkey != userKey.publicKey {
             throw Nip46Error(.invalid, "the event's pubkey is not this signer's user key")
         }

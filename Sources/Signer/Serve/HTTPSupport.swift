@@ -58,6 +58,16 @@ enum JSONBody {
         )
     }
 
+    /// `{"result": <resultJSON>}` with the result already written as JSON text.
+    static func response(resultJSON: String) -> Response {
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(resultJSON.utf8.count + 11)
+        buffer.writeString(#"{"result":"#)
+        buffer.writeString(resultJSON)
+        buffer.writeString("}")
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: buffer))
+    }
+
     /// The request body as a JSON object; 400 when it is not one, 413 when it is over the context's limit.
     static func object(_ request: Request, context: SignerRequestContext) async throws -> [String: JSONValue] {
         let buffer: ByteBuffer

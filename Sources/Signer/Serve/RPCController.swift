@@ -12,15 +12,10 @@ struct RPCController: Sendable {
     let auditLog: AuditLog
     let clock: @Sendable () -> Int64
 
-    enum Method: String, CaseIterable {
-        case getPublicKey = "get_public_key"
-        case signEvent = "sign_event"
-        case ping
-        case nip04Encrypt = "nip04_encrypt"
-        case nip04Decrypt = "nip04_decrypt"
-        case nip44Encrypt = "nip44_encrypt"
-        case nip44Decrypt = "nip44_decrypt"
-    }
+    typealias Method = Nip46RequestHandler.Method
+
+    /// The NIP-46 methods that make sense without a relay session (no connect, switch_relays or logout).
+    static let methods: Set<Method> = [.getPublicKey, .signEvent, .ping, .nip04Encrypt, .nip04Decrypt, .nip44Encrypt, .nip44Decrypt]
 
     func handle(_ request: Request, context: SignerRequestContext) async throws -> Response {
         // The token first: an unauthenticated caller learns nothing about methods or parameters.
@@ -29,7 +24,7 @@ struct RPCController: Sendable {
         }
         let body = try await JSONBody.object(request, context: context)
         guard let methodName = body["method"]?.stringValue else { throw APIError.invalidParams("method must be a string") }
-        guard let method = Method(rawValue: methodName) else {
+        guard let method = Method(rawValue: methodName), Self.methods.contains(method) else {
             throw APIError(.badRequest, "unsupported_method", "unsupported method \"\(LogText.truncated(methodName, maximumCharacters: 64))\"")
         }
         let params = body["params"]?.arrayValue ?? []
@@ -37,39 +32,49 @@ struct RPCController: Sendable {
             throw APIError.invalidParams("params must be an array")
         }
         let result = try await self.perform(method, params: params, unlocked: unlocked)
-        return JSONBody.response(.object(["result": result]))
+        return JSONBody.response(resultJSON: result)
     }
 
-    private func perform(_ method: Method, params: [JSONValue], unlocked: UnlockedAuthorization) async throws -> JSONValue {
+    /// The method's result as JSON text (a signed event is written once, by its own serializer).
+    private func perform(_ method: Method, params: [JSONValue], unlocked: UnlockedAuthorization) async throws -> String {
         switch method {
         case .ping:
-            return .string("pong")
+            return JSONValue.string("pong").serialized()
         case .getPublicKey:
             try await self.authorize(method, kind: nil, unlocked: unlocked)
             self.audit(method, kind: nil, eventID: nil, unlocked: unlocked, outcome: "ok")
-            return .string(unlocked.userKey.publicKey.hex)
+            return JSONValue.string(unlocked.userKey.publicKey.hex).serialized()
         case .signEvent:
-            let json: String
+            let unsigned: UnsignedEvent
             switch params.first {
-            case .object?: json = params[0].serialized()
-            case .string(let text)?: json = text
-            default: throw APIError.invalidParams("sign_event needs the event, as an object or a JSON string, as its first param")
+            case .object(let object)?:
+                // Already parsed with the body (which is bounded like an event's JSON), so not parsed again.
+                let event: UnsignedEvent
+                do {
+                    event = try UnsignedEvent(object: object)
+                } catch {
+                    throw APIError.invalidParams("the event is not valid: \(error)")
+                }
+                unsigned = try Self.translating { try Nip46RequestHandler.eventToSign(event, userKey: unlocked.userKey, now: self.clock()) }
+            case .string(let json)?:
+                unsigned = try Self.translating { try Nip46RequestHandler.eventToSign(json: json, userKey: unlocked.userKey, now: self.clock()) }
+            default:
+                throw APIError.invalidParams("sign_event needs the event, as an object or a JSON string, as its first param")
             }
-            let unsigned = try Self.translating { try Nip46RequestHandler.eventToSign(json: json, userKey: unlocked.userKey, now: self.clock()) }
             try await self.authorize(method, kind: unsigned.kind, unlocked: unlocked)
             let signed = try unsigned.signed(with: unlocked.userKey)
             self.audit(method, kind: unsigned.kind, eventID: signed.id.hex, unlocked: unlocked, outcome: "ok")
-            return try JSONValue.parse(signed.jsonString())
-        case .nip04Encrypt, .nip04Decrypt, .nip44Encrypt, .nip44Decrypt:
+            return signed.jsonString()
+        default:
+            // The four cipher methods (`methods` admits nothing else).
             let texts = try params.map { value -> String in
                 guard let text = value.stringValue else { throw APIError.invalidParams("\(method.rawValue) params must be strings") }
                 return text
             }
             try await self.authorize(method, kind: nil, unlocked: unlocked)
-            let nip46Method = Nip46RequestHandler.Method(rawValue: method.rawValue)!
-            let result = try Self.translating { try Nip46RequestHandler.cipher(nip46Method, params: texts, userKey: unlocked.userKey) }
+            let result = try Self.translating { try Nip46RequestHandler.cipher(method, params: texts, userKey: unlocked.userKey) }
             self.audit(method, kind: nil, eventID: nil, unlocked: unlocked, outcome: "ok")
-            return .string(result)
+            return JSONValue.string(result).serialized()
         }
     }
 
@@ -84,7 +89,7 @@ struct RPCController: Sendable {
         case .denied(let denial):
             failure = APIError(.forbidden, "forbidden", denial.description)
         case .rateLimited(let retryAfter):
-            let seconds = max(1, retryAfter.components.seconds + (retryAfter.components.attoseconds > 0 ? 1 : 0))
+            let seconds = Nip46RequestHandler.retryAfterSeconds(retryAfter)
             var limited = APIError(.tooManyRequests, "rate_limited", "too many requests; retry after \(seconds) s")
             limited.headers[.retryAfter] = String(seconds)
             failure = limited
