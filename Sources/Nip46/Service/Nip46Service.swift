@@ -1,5 +1,6 @@
 import CoreMetrics
 import Logging
+import Metrics
 import NostrCrypto
 import Synchronization
 
@@ -182,7 +183,7 @@ public final class Nip46Service: Sendable {
         await withTaskGroup(of: Void.self) { group in
             group.addTask(executorPreference: SigningThreads.shared) {
                 await self.pool.run { job, waited in
-                    self.metrics.queueWait.recordNanoseconds(waited.nanoseconds)
+                    self.metrics.queueWait.record(duration: waited)
                     self.metrics.queueDepth.record(self.pool.depth)
                     await self.process(job)
                 }
@@ -325,7 +326,7 @@ public final class Nip46Service: Sendable {
             self.metrics.request(method: nil, outcome: "invalid").increment()
         }
         await self.reply(response, scheme: scheme, session: session, job: job)
-        self.metrics.processing.recordNanoseconds(start.duration(to: .now).nanoseconds)
+        self.metrics.processing.record(duration: start.duration(to: .now))
     }
 
     /// Answers `busy:` without doing the work.
@@ -411,12 +412,6 @@ public final class Nip46Service: Sendable {
         guard let error = response.error else { return "ok" }
         let code = error.prefix(while: { $0 != ":" })
         return Nip46Error.Code(rawValue: String(code))?.rawValue ?? "error"
-    }
-}
-
-extension Duration {
-    var nanoseconds: Int64 {
-        self.components.seconds &* 1_000_000_000 &+ self.components.attoseconds / 1_000_000_000
     }
 }
 

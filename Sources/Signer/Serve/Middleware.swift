@@ -4,7 +4,9 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import Metrics
 import NostrCrypto
+import Synchronization
 
 /// Gives every request a trace id (the caller's `x-trace-id` when it is a sane token, a new one otherwise), puts it
 /// in the request's log metadata, and returns it on every response, errors included.
@@ -50,18 +52,31 @@ struct TraceIDMiddleware: RouterMiddleware {
 }
 
 /// `signer_http_requests_total{route, method, status}` and the `signer_http_request_duration_seconds` histogram.
-/// Routes are the router's templates (`/api/admin/keys/{id}`), never raw paths, so the label set stays bounded.
+/// Routes are the router's templates (`/api/admin/keys/{id}`), never raw paths, so the label set stays bounded;
+/// the metric objects are made once per label set, not per request.
 struct HTTPMetricsMiddleware: RouterMiddleware {
     typealias Context = SignerRequestContext
-    let factory: any MetricsFactory
+
+    private final class MetricObjects: Sendable {
+        let factory: any MetricsFactory
+        let counters = Mutex<[String: Counter]>([:])
+        let timers = Mutex<[String: Timer]>([:])
+
+        init(factory: any MetricsFactory) { self.factory = factory }
+    }
+
+    private let metrics: MetricObjects
+
+    init(factory: any MetricsFactory) {
+        self.metrics = MetricObjects(factory: factory)
+    }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let start = ContinuousClock.now
-        let status: Int
-        let response: Response
         do {
-            response = try await next(request, context)
-            status = Int(response.status.code)
+            let response = try await next(request, context)
+            self.record(request, context: context, status: Int(response.status.code), since: start)
+            return response
         } catch let error as any HTTPResponseError {
             self.record(request, context: context, status: Int(error.status.code), since: start)
             throw error
@@ -69,17 +84,32 @@ struct HTTPMetricsMiddleware: RouterMiddleware {
             self.record(request, context: context, status: 500, since: start)
             throw error
         }
-        self.record(request, context: context, status: status, since: start)
-        return response
     }
 
     private func record(_ request: Request, context: Context, status: Int, since start: ContinuousClock.Instant) {
+        let route = context.endpointPath ?? "unmatched"
         let method = ["GET", "POST", "DELETE", "OPTIONS", "HEAD", "PUT", "PATCH"].contains(request.method.rawValue) ? request.method.rawValue : "other"
-        let dimensions = [("route", context.endpointPath ?? "unmatched"), ("method", method), ("status", String(status))]
-        Counter(label: "signer_http_requests_total", dimensions: dimensions, factory: self.factory).increment()
-        let elapsed = start.duration(to: .now)
-        Timer(label: "signer_http_request_duration_seconds", dimensions: [("route", context.endpointPath ?? "unmatched")], preferredDisplayUnit: .seconds, factory: self.factory)
-            .recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+        let counterKey = route + " " + method + " " + String(status)
+        let counter = self.metrics.counters.withLock { counters in
+            if let counter = counters[counterKey] { return counter }
+            let counter = Counter(
+                label: "signer_http_requests_total", dimensions: [("route", route), ("method", method), ("status", String(status))],
+                factory: self.metrics.factory
+            )
+            counters[counterKey] = counter
+            return counter
+        }
+        let timer = self.metrics.timers.withLock { timers in
+            if let timer = timers[route] { return timer }
+            let timer = Timer(
+                label: "signer_http_request_duration_seconds", dimensions: [("route", route)], preferredDisplayUnit: .seconds,
+                factory: self.metrics.factory
+            )
+            timers[route] = timer
+            return timer
+        }
+        counter.increment()
+        timer.record(duration: start.duration(to: .now))
     }
 }
 
