@@ -54,14 +54,14 @@ struct Fixtures {
 
     func authorization(
         keyID: String, connectSecret: String = "connect-secret", token: String = UUID().uuidString, expiresAt: Int64? = nil,
-        maxUses: Int64? = nil, createdAt: Int64 = 1_000
+        maxUses: Int64? = nil, createdAt: Int64 = 1_000, relays: [String] = ["wss://relay.example", "ws://127.0.0.1:7777"]
     ) async throws -> AuthorizationRecord {
         let bunker = SecretKey.generate()
         let id = newID()
         let sealed = try await Envelope.seal(bunker, binding: SecretBinding(purpose: .bunkerKey, rowID: id, publicKey: bunker.publicKey), kek: self.kek)
         return AuthorizationRecord(
             id: id, keyID: keyID, name: "app", bunkerPublicKey: bunker.publicKey, bunkerSealedSecret: sealed,
-            secretHash: sha256(connectSecret), clientPublicKey: nil, policy: "\"social\"", relays: ["wss://relay.example", "ws://127.0.0.1:7777"],
+            secretHash: sha256(connectSecret), clientPublicKey: nil, policy: "\"social\"", relays: relays,
             expiresAt: expiresAt, maxUses: maxUses, uses: 0, accessTokenHash: sha256(token), createdAt: createdAt, revokedAt: nil, revision: 1
         )
     }
@@ -131,6 +131,22 @@ struct Fixtures {
         #expect(try await store.keys(includeDeleted: true).map(\.id) == [record.id])
         // The public key is free for a new live key.
         try await store.insertKey(KeyRecord(id: newID(), publicKey: record.publicKey, sealedSecret: record.sealedSecret, label: "again", createdAt: 7_000))
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func activeBunkersWithOwnRelaysAreThoseStillActiveThatNameRelays(kind: StoreKind) async throws {
+        let (store, dispose) = try await kind.makeStore()
+        defer { Task { await dispose() } }
+        let (record, _) = try await self.fixtures.key()
+        try await store.insertKey(record)
+        let withRelays = try await self.fixtures.authorization(keyID: record.id, relays: ["wss://app.example"])
+        let withoutRelays = try await self.fixtures.authorization(keyID: record.id, relays: [])
+        let revoked = try await self.fixtures.authorization(keyID: record.id, relays: ["wss://gone.example"])
+        for authorization in [withRelays, withoutRelays, revoked] { try await store.insertAuthorization(authorization) }
+        #expect(try await store.revokeAuthorization(id: revoked.id, at: 2_000))
+        let listed = try await store.activeBunkersWithOwnRelays()
+        #expect(listed.map(\.bunkerPublicKey) == [withRelays.bunkerPublicKey.hex])
+        #expect(listed.map(\.relays) == [["wss://app.example"]])
     }
 
     @Test(arguments: StoreKind.allCases)

@@ -32,6 +32,9 @@ public protocol CustodyStore: Sendable {
     func recordUse(authorizationID: String, now: Int64) async throws -> UseOutcome
     /// Bunker public keys of authorizations that are not revoked.
     func activeBunkerPublicKeys() async throws -> [String]
+    /// Bunker public keys and relays of the authorizations that are not revoked and name relays of their own (the
+    /// NIP-46 service listens there too), ordered by bunker key. Reads two columns of just those rows.
+    func activeBunkersWithOwnRelays() async throws -> [(bunkerPublicKey: String, relays: [String])]
 
     /// Stores a named custom policy definition (JSON). Returns `false` if the name exists.
     func insertPolicy(name: String, definition: String, at time: Int64) async throws -> Bool

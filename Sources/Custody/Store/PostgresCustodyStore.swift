@@ -335,6 +335,15 @@ public final class PostgresCustodyStore: CustodyStore {
             .map { try $0.decode(String.self) }
     }
 
+    public func activeBunkersWithOwnRelays() async throws -> [(bunkerPublicKey: String, relays: [String])] {
+        try await self.rows(
+            "SELECT bunker_public_key, relays FROM authorizations WHERE revoked_at IS NULL AND relays <> \(RelayList.encode([])) ORDER BY bunker_public_key"
+        ).map { row in
+            let (bunker, relays) = try row.decode((String, String).self)
+            return (bunker, try RelayList.decode(relays))
+        }
+    }
+
     // MARK: Policies
 
     public func insertPolicy(name: String, definition: String, at time: Int64) async throws -> Bool {

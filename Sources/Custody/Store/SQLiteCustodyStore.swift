@@ -290,6 +290,15 @@ public final class SQLiteCustodyStore: CustodyStore {
         }
     }
 
+    public func activeBunkersWithOwnRelays() async throws -> [(bunkerPublicKey: String, relays: [String])] {
+        try await self.serial {
+            try await self.run(
+                "SELECT bunker_public_key, relays FROM authorizations WHERE revoked_at IS NULL AND relays <> ? ORDER BY bunker_public_key",
+                [.text(RelayList.encode([]))]
+            ).map { (try $0.string("bunker_public_key"), try RelayList.decode(try $0.string("relays"))) }
+        }
+    }
+
     // MARK: Policies
 
     public func insertPolicy(name: String, definition: String, at time: Int64) async throws -> Bool {

@@ -179,9 +179,9 @@ struct BunkerLoader: Service {
                 try await self.custodian.loadActiveBunkers()
                 if let nip46 {
                     var byRelays: [[String]: [PublicKey]] = [:]
-                    for authorization in try await self.custodian.store.authorizations(keyID: nil)
-                    where authorization.revokedAt == nil && !authorization.relays.isEmpty {
-                        byRelays[authorization.relays, default: []].append(authorization.bunkerPublicKey)
+                    for (bunker, relays) in try await self.custodian.store.activeBunkersWithOwnRelays() {
+                        guard let bunker = try? PublicKey(hex: bunker) else { continue }
+                        byRelays[relays, default: []].append(bunker)
                     }
                     for (relays, bunkers) in byRelays { await nip46.listen(on: relays, for: bunkers) }
                 }
