@@ -7,6 +7,7 @@ import Hummingbird
 import HummingbirdTesting
 import Metrics
 import NIOCore
+import Nip46
 import NostrCrypto
 import Prometheus
 import Synchronization
@@ -20,7 +21,11 @@ struct HTTPAPITests {
     static let adminToken = "test-admin-token-0123456789"
 
     /// Runs `body` against a fresh signer; the store is closed afterwards.
-    func withSigner(_ body: @escaping @Sendable (any TestClientProtocol, SignerComponents) async throws -> Void) async throws {
+    /// - Parameter signingPool: a pool the test controls (and does not run); by default one is made and run.
+    func withSigner(
+        signingPool: SigningPool? = nil,
+        _ body: @escaping @Sendable (any TestClientProtocol, SignerComponents) async throws -> Void
+    ) async throws {
         let directory = TemporaryDirectory()
         defer { directory.cleanUp() }
         let store = try await SQLiteCustodyStore.open(path: directory.file("signer.sqlite"))
@@ -33,10 +38,12 @@ struct HTTPAPITests {
         readiness.bunkersLoaded.store(true, ordering: .relaxed)
         let components = SignerComponents(
             custodian: custodian, auditLog: AuditLog(store: store), adminToken: AdminToken(token: Self.adminToken), readiness: readiness,
-            nip46: nil, relays: ["wss://relay.example"], corsOrigins: ["https://app.example"], prometheus: registry,
+            signingPool: signingPool ?? SigningPool(workers: 2, queueCapacity: 64), nip46: nil, relays: ["wss://relay.example"], corsOrigins: ["https://app.example"], prometheus: registry,
             metricsFactory: PrometheusMetricsFactory(registry: registry), clock: unixClock
         )
         let app = Application(router: buildRouter(components))
+        let poolRunner = signingPool == nil ? Task { await components.signingPool.run() } : nil
+        defer { poolRunner?.cancel() }
         do {
             try await app.test(.router) { client in try await body(client, components) }
         } catch {
@@ -202,6 +209,24 @@ struct HTTPAPITests {
             // The sliding-window estimate: two requests fill this minute; a third fits once half of this window has
             // slid out of the next one's view, 90 s after the window started (a few ms ago), rounded up.
             #expect(limited.headers[.retryAfter] == "90")
+        }
+    }
+
+    @Test func aFullSigningQueueAnswers503BusyAndSignsNothing() async throws {
+        // A pool nobody runs, its one queue slot taken: the next piece of crypto finds it full.
+        let pool = SigningPool(workers: 1, queueCapacity: 1)
+        #expect(pool.submit { _ in })
+        try await self.withSigner(signingPool: pool) { client, _ in
+            let (_, _, token, _) = try await Self.authorization(client, policy: #""full""#)
+            let event = #"{"method":"sign_event","params":[{"kind":1,"content":"hi","tags":[],"created_at":1700000000}]}"#
+            let busy = try await Self.post(client, "/api/nostr", token: token, event)
+            #expect(busy.status == .serviceUnavailable)
+            #expect(busy.headers[.retryAfter] == "1")
+            #expect(try Self.json(busy) == ["error": .string("the signer is overloaded; retry in a moment"), "code": .string("busy")])
+            // What needs no crypto still answers.
+            let publicKey = try await Self.post(client, "/api/nostr", token: token, #"{"method":"get_public_key"}"#)
+            #expect(publicKey.status == .ok)
+            #expect(pool.depth == 1)
         }
     }
 

@@ -106,7 +106,14 @@ public final class Nip46Service: Sendable {
     private let clock: @Sendable () -> Int64
     private let seen: SeenEvents
     private let transportKeys: TransportKeyCache
-    private let pool: WorkerPool<Job>
+    /// Verifies, decrypts, signs: shared with the HTTP RPC when the daemon passes its pool in.
+    private let signingPool: SigningPool
+    /// Whether ``runWorkers()`` runs the signing pool (a pool passed in is run by its owner).
+    private let ownsSigningPool: Bool
+    /// Jobs handed to the signing pool and not yet finished, and who waits for them to be: a shared pool outlives
+    /// this service, so shutdown waits for this service's own jobs before the relays close.
+    private let pending = Mutex<(count: Int, waiters: [CheckedContinuation<Void, Never>])>((0, []))
+    private let stopping = Atomic<Bool>(false)
     /// Answers `busy:` when the main queue is full; small, so a flood cannot grow it without bound either.
     private let overflow: WorkerPool<Job>
     /// Replies on their way to the relays.
@@ -127,17 +134,25 @@ public final class Nip46Service: Sendable {
         keys: any BunkerKeys,
         logger: Logger,
         metricsFactory: any MetricsFactory = MetricsSystem.factory,
+        signingPool: SigningPool? = nil,
         clock: @escaping @Sendable () -> Int64
     ) {
-        self.init(configuration: configuration, keys: keys, logger: logger, metricsFactory: metricsFactory, clock: clock, publisher: nil)
+        self.init(
+            configuration: configuration, keys: keys, logger: logger, metricsFactory: metricsFactory, signingPool: signingPool, clock: clock,
+            publisher: nil
+        )
     }
 
-    /// - Parameter publisher: replaces publishing through the relays (tests read the replies this way).
+    /// - Parameters:
+    ///   - signingPool: the daemon's pool, shared with the HTTP RPC, and run by the daemon; `nil`: the service makes
+    ///     its own from `workers` and `queueCapacity` and runs it.
+    ///   - publisher: replaces publishing through the relays (tests read the replies this way).
     init(
         configuration: Nip46ServiceConfiguration,
         keys: any BunkerKeys,
         logger: Logger,
         metricsFactory: any MetricsFactory = MetricsSystem.factory,
+        signingPool: SigningPool? = nil,
         clock: @escaping @Sendable () -> Int64,
         publisher: (@Sendable (_ event: Event, _ relays: [String]) async -> String?)?
     ) {
@@ -153,7 +168,8 @@ public final class Nip46Service: Sendable {
             capacity: configuration.transportKeyCacheCapacity,
             timeToLive: configuration.transportKeyTimeToLive
         )
-        self.pool = WorkerPool(capacity: configuration.queueCapacity, workers: configuration.workers)
+        self.signingPool = signingPool ?? SigningPool(workers: configuration.workers, queueCapacity: configuration.queueCapacity)
+        self.ownsSigningPool = signingPool == nil
         self.overflow = WorkerPool(capacity: 1024, workers: 1)
         self.outbox = WorkerPool(capacity: configuration.queueCapacity, workers: configuration.concurrentPublishes)
         self.metrics = Nip46Metrics(factory: metricsFactory)
@@ -178,15 +194,12 @@ public final class Nip46Service: Sendable {
         await relayPool.shutdown()
     }
 
-    /// The workers alone (``run()`` adds the relays); until cancelled, then the queue drains.
+    /// The workers alone (``run()`` adds the relays); until cancelled, then the queues drain and every job this
+    /// service queued is finished.
     func runWorkers() async {
         await withTaskGroup(of: Void.self) { group in
-            group.addTask(executorPreference: SigningThreads.shared) {
-                await self.pool.run { job, waited in
-                    self.metrics.queueWait.record(duration: waited)
-                    self.metrics.queueDepth.record(self.pool.depth)
-                    await self.process(job)
-                }
+            if self.ownsSigningPool {
+                group.addTask { await self.signingPool.run() }
             }
             group.addTask(executorPreference: SigningThreads.shared) {
                 await self.overflow.run { job, _ in await self.answerBusy(job) }
@@ -194,7 +207,47 @@ public final class Nip46Service: Sendable {
             group.addTask {
                 await self.outbox.run { outgoing, _ in await self.send(outgoing) }
             }
-            await group.waitForAll()
+            await withTaskCancellationHandler {
+                await group.waitForAll()
+            } onCancel: {
+                self.stopping.store(true, ordering: .relaxed)
+            }
+        }
+        await self.pendingJobsFinished()
+    }
+
+    /// Hands `job` to the signing pool; `false` when it is full or the service is stopping.
+    private func submit(_ job: Job) -> Bool {
+        guard !self.stopping.load(ordering: .relaxed) else { return false }
+        self.pending.withLock { $0.count += 1 }
+        let accepted = self.signingPool.submit { waited in
+            self.metrics.queueWait.record(duration: waited)
+            self.metrics.queueDepth.record(self.signingPool.depth)
+            await self.process(job)
+            self.jobFinished()
+        }
+        if !accepted { self.jobFinished() }
+        return accepted
+    }
+
+    private func jobFinished() {
+        let waiters = self.pending.withLock { pending -> [CheckedContinuation<Void, Never>] in
+            pending.count -= 1
+            guard pending.count == 0 else { return [] }
+            defer { pending.waiters = [] }
+            return pending.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    private func pendingJobsFinished() async {
+        await withCheckedContinuation { continuation in
+            let finished = self.pending.withLock { pending in
+                if pending.count == 0 { return true }
+                pending.waiters.append(continuation)
+                return false
+            }
+            if finished { continuation.resume() }
         }
     }
 
@@ -277,8 +330,11 @@ public final class Nip46Service: Sendable {
         // The signature is checked by the worker: verifying here would slow the relay's read loop, and a relay
         // drops events for subscribers that fall behind.
         let job = Job(event: event, bunker: bunker, relay: delivery.relay)
-        if self.pool.submit(job) {
-            self.metrics.queueDepth.record(self.pool.depth)
+        if self.submit(job) {
+            self.metrics.queueDepth.record(self.signingPool.depth)
+        } else if self.stopping.load(ordering: .relaxed) {
+            // Shutting down: the relays close next, and a request taken now might not be answered before they do.
+            self.drop(.overloaded)
         } else if !self.overflow.submit(job) {
             self.drop(.overloaded)
             self.logger.warning("NIP-46 queue and overflow queue full; request dropped", metadata: ["event": "\(event.id)"])

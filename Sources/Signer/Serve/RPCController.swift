@@ -10,6 +10,8 @@ import NostrCrypto
 struct RPCController: Sendable {
     let custodian: KeyCustodian
     let auditLog: AuditLog
+    /// Shared with NIP-46: the crypto runs there, and a full queue answers 503 `busy`.
+    let signingPool: SigningPool
     let clock: @Sendable () -> Int64
 
     typealias Method = Nip46RequestHandler.Method
@@ -62,7 +64,8 @@ struct RPCController: Sendable {
                 throw APIError.invalidParams("sign_event needs the event, as an object or a JSON string, as its first param")
             }
             try await self.authorize(method, kind: unsigned.kind, unlocked: unlocked)
-            let signed = try unsigned.signed(with: unlocked.userKey)
+            let userKey = unlocked.userKey
+            let signed = try await self.onSigningPool { try unsigned.signed(with: userKey) }
             self.audit(method, kind: unsigned.kind, eventID: signed.id.hex, unlocked: unlocked, outcome: "ok")
             return signed.jsonString()
         default:
@@ -72,7 +75,8 @@ struct RPCController: Sendable {
                 return text
             }
             try await self.authorize(method, kind: nil, unlocked: unlocked)
-            let result = try Self.translating { try Nip46RequestHandler.cipher(method, params: texts, userKey: unlocked.userKey) }
+            let userKey = unlocked.userKey
+            let result = try await self.onSigningPool { try Self.translating { try Nip46RequestHandler.cipher(method, params: texts, userKey: userKey) } }
             self.audit(method, kind: nil, eventID: nil, unlocked: unlocked, outcome: "ok")
             return JSONValue.string(result).serialized()
         }
@@ -108,6 +112,17 @@ struct RPCController: Sendable {
                 kind: kind.map(Int.init), eventID: eventID, outcome: outcome
             )
         )
+    }
+
+    /// Runs `body` on the shared signing pool; a full queue is 503 `busy`, worth retrying after a second.
+    private func onSigningPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        do {
+            return try await self.signingPool.perform(body)
+        } catch is SigningPool.Busy {
+            var busy = APIError(.serviceUnavailable, "busy", "the signer is overloaded; retry in a moment")
+            busy.headers[.retryAfter] = "1"
+            throw busy
+        }
     }
 
     /// Runs the shared NIP-46 method code, turning its `invalid:` errors into 400.

@@ -97,6 +97,7 @@ struct SignerDaemon {
                 // Printed once, to the operator's terminal; only its hash is kept.
                 CommandLineIO.writeLine("admin token (shown once; store it now): \(generated)")
             }
+            let signingPool = SigningPool(workers: self.configuration.workers, queueCapacity: self.configuration.queueSize)
             var nip46: Nip46Service?
             if !self.configuration.relays.isEmpty {
                 nip46 = Nip46Service(
@@ -104,22 +105,25 @@ struct SignerDaemon {
                         relays: self.configuration.relays, workers: self.configuration.workers, queueCapacity: self.configuration.queueSize
                     ),
                     keys: CustodyBunkerKeys(custodian: custodian, auditLog: auditLog, clock: unixClock),
-                    logger: Logger(label: "signer.nip46"), metricsFactory: self.metricsFactory, clock: unixClock
+                    logger: Logger(label: "signer.nip46"), metricsFactory: self.metricsFactory, signingPool: signingPool, clock: unixClock
                 )
             }
             let readiness = Readiness()
             readiness.started.store(true, ordering: .relaxed)
             let components = SignerComponents(
-                custodian: custodian, auditLog: auditLog, adminToken: adminToken, readiness: readiness, nip46: nip46,
-                relays: self.configuration.relays, corsOrigins: self.configuration.corsOrigins, prometheus: self.prometheus,
+                custodian: custodian, auditLog: auditLog, adminToken: adminToken, readiness: readiness, signingPool: signingPool,
+                nip46: nip46, relays: self.configuration.relays, corsOrigins: self.configuration.corsOrigins, prometheus: self.prometheus,
                 metricsFactory: self.metricsFactory, clock: unixClock
             )
             let host = self.configuration.httpHost
+            // Stopped in reverse order after the HTTP server has finished its requests: the NIP-46 service answers
+            // what it queued and closes the relays, then the signing pool drains, then the audit log flushes.
             var services: [any Service] = [
                 ClosureService(name: "audit-log") { await auditLog.run() },
+                ClosureService(name: "signing-pool") { await signingPool.run() },
                 BunkerLoader(custodian: custodian, nip46: nip46, readiness: readiness, logger: logger),
             ]
-            if let nip46 { services.insert(ClosureService(name: "nip46") { await nip46.run() }, at: 1) }
+            if let nip46 { services.insert(ClosureService(name: "nip46") { await nip46.run() }, at: 2) }
             let app = Application(
                 router: buildRouter(components),
                 configuration: .init(address: .hostname(host, port: self.configuration.httpPort), serverName: "nostr-signer"),

@@ -15,6 +15,8 @@ struct SignerComponents: Sendable {
     let auditLog: AuditLog
     let adminToken: AdminToken
     let readiness: Readiness
+    /// Where HTTP and NIP-46 requests do their crypto; whoever builds the components runs it.
+    let signingPool: SigningPool
     /// nil when no relays are configured (NIP-46 over relays is off).
     let nip46: Nip46Service?
     /// The daemon's relays, for bunker URLs.
@@ -57,7 +59,7 @@ func buildRouter(_ components: SignerComponents) -> Router<SignerRequestContext>
         )
     }
 
-    let rpc = RPCController(custodian: components.custodian, auditLog: components.auditLog, clock: components.clock)
+    let rpc = RPCController(custodian: components.custodian, auditLog: components.auditLog, signingPool: components.signingPool, clock: components.clock)
     let nostr = router.group().add(middleware: CORSMiddleware(allowedOrigins: components.corsOrigins))
     nostr.post("/api/nostr") { request, context in try await timed { try await rpc.handle(request, context: context) } }
     nostr.on("/api/nostr", method: .options) { _, _ in
