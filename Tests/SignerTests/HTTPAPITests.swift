@@ -24,6 +24,7 @@ struct HTTPAPITests {
     /// - Parameter signingPool: a pool the test controls (and does not run); by default one is made and run.
     func withSigner(
         signingPool: SigningPool? = nil,
+        addressLimits: AddressLimits = AddressLimits(),
         _ body: @escaping @Sendable (any TestClientProtocol, SignerComponents) async throws -> Void
     ) async throws {
         let directory = TemporaryDirectory()
@@ -38,7 +39,7 @@ struct HTTPAPITests {
         readiness.bunkersLoaded.store(true, ordering: .relaxed)
         let components = SignerComponents(
             custodian: custodian, auditLog: AuditLog(store: store), adminToken: AdminToken(token: Self.adminToken), readiness: readiness,
-            signingPool: signingPool ?? SigningPool(workers: 2, queueCapacity: 64), nip46: nil, relays: ["wss://relay.example"], corsOrigins: ["https://app.example"], prometheus: registry,
+            signingPool: signingPool ?? SigningPool(workers: 2, queueCapacity: 64), addressLimits: addressLimits, nip46: nil, relays: ["wss://relay.example"], corsOrigins: ["https://app.example"], prometheus: registry,
             metricsFactory: PrometheusMetricsFactory(registry: registry), clock: unixClock
         )
         let app = Application(router: buildRouter(components))
@@ -227,6 +228,43 @@ struct HTTPAPITests {
             let publicKey = try await Self.post(client, "/api/nostr", token: token, #"{"method":"get_public_key"}"#)
             #expect(publicKey.status == .ok)
             #expect(pool.depth == 1)
+        }
+    }
+
+    @Test func anAddressThatKeepsFailingToAuthenticateIsLimitedBeforeItsTokensAreLookedAt() async throws {
+        let limits = AddressLimits(failedAuthentication: .init(burst: 3, perSecond: 1.0 / 60), admin: .init(burst: 1000, perSecond: 1000))
+        try await self.withSigner(addressLimits: limits) { client, _ in
+            let (_, _, token, _) = try await Self.authorization(client, policy: #""full""#)
+            let call = #"{"method":"get_public_key"}"#
+            // Successes cost nothing.
+            for _ in 0..<5 { #expect(try await Self.post(client, "/api/nostr", token: token, call).status == .ok) }
+            for guess in 0..<3 {
+                let wrong = try await Self.post(client, "/api/nostr", token: "nsa_guess\(guess)", call)
+                #expect(wrong.status == .unauthorized)
+            }
+            // Now even the right token (and the admin token) waits, for one token's refill: 60 s.
+            for (uri, presented) in [("/api/nostr", token), ("/api/admin/keys", Self.adminToken)] {
+                let limited = try await Self.post(client, uri, token: presented, call)
+                #expect(limited.status == .tooManyRequests)
+                #expect(limited.headers[.retryAfter] == "60")
+                #expect(
+                    try Self.json(limited)
+                        == ["error": .string("too many failed authentications from this address; retry after 60 s"), "code": .string("rate_limited")]
+                )
+            }
+        }
+    }
+
+    @Test func theAdminAPIIsLimitedPerAddress() async throws {
+        let limits = AddressLimits(admin: .init(burst: 2, perSecond: 0.5))
+        try await self.withSigner(addressLimits: limits) { client, _ in
+            for _ in 0..<2 { #expect(try await Self.get(client, "/api/admin/keys").status == .ok) }
+            let limited = try await Self.get(client, "/api/admin/keys")
+            #expect(limited.status == .tooManyRequests)
+            #expect(limited.headers[.retryAfter] == "2")
+            #expect(try Self.json(limited)["code"] == .string("rate_limited"))
+            // The RPC is not the admin API.
+            #expect(try await Self.post(client, "/api/nostr", token: "unknown", #"{"method":"ping"}"#).status == .unauthorized)
         }
     }
 

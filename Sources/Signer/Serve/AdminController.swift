@@ -13,6 +13,7 @@ struct AdminController: Sendable {
     let custodian: KeyCustodian
     let auditLog: AuditLog
     let adminToken: AdminToken
+    let addressLimits: AddressLimits
     /// The daemon's relays: where bunker URLs point when an authorization names none of its own.
     let relays: [String]
     /// The NIP-46 service, for the client-initiated flow; nil when no relays are configured.
@@ -20,7 +21,7 @@ struct AdminController: Sendable {
     let clock: @Sendable () -> Int64
 
     func addRoutes(to router: Router<SignerRequestContext>) {
-        let admin = router.group("api/admin").add(middleware: AdminAuthenticationMiddleware(token: self.adminToken))
+        let admin = router.group("api/admin").add(middleware: AdminAuthenticationMiddleware(token: self.adminToken, limits: self.addressLimits))
         admin.post("keys") { request, context in try await timed { try await self.createKey(request, context: context) } }
         admin.get("keys") { _, _ in try await timed { try await self.listKeys() } }
         admin.get("keys/{id}") { _, context in try await timed { try await self.key(id: context.parameters.require("id")) } }
@@ -243,13 +244,20 @@ struct AdminController: Sendable {
     }
 }
 
-/// Checks the admin bearer token in constant time (SHA-256 of the presented token against the stored hash).
+/// Checks the admin bearer token in constant time (SHA-256 of the presented token against the stored hash), after
+/// the per-address limits on admin requests and on failed authentications.
 struct AdminAuthenticationMiddleware: RouterMiddleware {
     typealias Context = SignerRequestContext
     let token: AdminToken
+    let limits: AddressLimits
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        try self.limits.checkAuthenticationAllowed(context.clientAddress)
+        if let wait = self.limits.admin.take(for: context.clientAddress) {
+            throw APIError.rateLimited(wait, "too many admin requests from this address")
+        }
         guard let presented = request.bearerToken, self.token.matches(presented) else {
+            self.limits.authenticationFailed(context.clientAddress)
             context.logger.notice("admin request refused: missing or wrong token")
             throw APIError(.unauthorized, "unauthorized", "the admin API needs the admin bearer token")
         }

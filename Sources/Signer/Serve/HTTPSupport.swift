@@ -10,12 +10,12 @@ struct SignerRequestContext: RequestContext {
     var coreContext: CoreRequestContextStorage
     var traceID: String
     /// Where the request came from, for per-address limits.
-    let remoteAddress: String?
+    let clientAddress: ClientAddress
 
     init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
         self.traceID = ""
-        self.remoteAddress = source.channel.remoteAddress?.ipAddress
+        self.clientAddress = ClientAddress(source.channel.remoteAddress)
     }
 
     /// Request bodies are small JSON documents; anything larger is refused with 413 before it is read.

@@ -12,6 +12,7 @@ struct RPCController: Sendable {
     let auditLog: AuditLog
     /// Shared with NIP-46: the crypto runs there, and a full queue answers 503 `busy`.
     let signingPool: SigningPool
+    let addressLimits: AddressLimits
     let clock: @Sendable () -> Int64
 
     typealias Method = Nip46RequestHandler.Method
@@ -21,7 +22,9 @@ struct RPCController: Sendable {
 
     func handle(_ request: Request, context: SignerRequestContext) async throws -> Response {
         // The token first: an unauthenticated caller learns nothing about methods or parameters.
+        try self.addressLimits.checkAuthenticationAllowed(context.clientAddress)
         guard let token = request.bearerToken, let unlocked = try await self.custodian.unlock(accessToken: token) else {
+            self.addressLimits.authenticationFailed(context.clientAddress)
             throw APIError(.unauthorized, "unauthorized", "the access token is unknown, revoked, expired or used up")
         }
         let body = try await JSONBody.object(request, context: context)

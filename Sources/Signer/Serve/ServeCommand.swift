@@ -112,6 +112,7 @@ struct SignerDaemon {
             readiness.started.store(true, ordering: .relaxed)
             let components = SignerComponents(
                 custodian: custodian, auditLog: auditLog, adminToken: adminToken, readiness: readiness, signingPool: signingPool,
+                addressLimits: AddressLimits(),
                 nip46: nip46, relays: self.configuration.relays, corsOrigins: self.configuration.corsOrigins, prometheus: self.prometheus,
                 metricsFactory: self.metricsFactory, clock: unixClock
             )

@@ -17,6 +17,8 @@ struct SignerComponents: Sendable {
     let readiness: Readiness
     /// Where HTTP and NIP-46 requests do their crypto; whoever builds the components runs it.
     let signingPool: SigningPool
+    /// Per-client-address limits on failed authentication and on the admin API.
+    let addressLimits: AddressLimits
     /// nil when no relays are configured (NIP-46 over relays is off).
     let nip46: Nip46Service?
     /// The daemon's relays, for bunker URLs.
@@ -59,7 +61,10 @@ func buildRouter(_ components: SignerComponents) -> Router<SignerRequestContext>
         )
     }
 
-    let rpc = RPCController(custodian: components.custodian, auditLog: components.auditLog, signingPool: components.signingPool, clock: components.clock)
+    let rpc = RPCController(
+        custodian: components.custodian, auditLog: components.auditLog, signingPool: components.signingPool,
+        addressLimits: components.addressLimits, clock: components.clock
+    )
     let nostr = router.group().add(middleware: CORSMiddleware(allowedOrigins: components.corsOrigins))
     nostr.post("/api/nostr") { request, context in try await timed { try await rpc.handle(request, context: context) } }
     nostr.on("/api/nostr", method: .options) { _, _ in
@@ -68,7 +73,8 @@ func buildRouter(_ components: SignerComponents) -> Router<SignerRequestContext>
     }
 
     AdminController(
-        custodian: components.custodian, auditLog: components.auditLog, adminToken: components.adminToken, relays: components.relays,
+        custodian: components.custodian, auditLog: components.auditLog, adminToken: components.adminToken,
+        addressLimits: components.addressLimits, relays: components.relays,
         nip46: components.nip46, clock: components.clock
     ).addRoutes(to: router)
     return router

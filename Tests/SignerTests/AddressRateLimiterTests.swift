@@ -1,0 +1,47 @@
+import NIOCore
+import Testing
+
+@testable import Signer
+
+struct AddressRateLimiterTests {
+    let start = ContinuousClock.now
+    let first = ClientAddress(try! SocketAddress(ipAddress: "192.0.2.1", port: 1))
+
+    @Test func aBucketAllowsItsBurstThenRefillsAtItsRate() {
+        let limiter = AddressRateLimiter(rate: .init(burst: 2, perSecond: 4))
+        #expect(limiter.take(for: self.first, now: self.start) == nil)
+        #expect(limiter.wait(for: self.first, now: self.start) == nil)
+        #expect(limiter.take(for: self.first, now: self.start) == nil)
+        #expect(limiter.wait(for: self.first, now: self.start) == .milliseconds(250))
+        #expect(limiter.take(for: self.first, now: self.start + .milliseconds(100)) == .milliseconds(150))
+        #expect(limiter.take(for: self.first, now: self.start + .milliseconds(250)) == nil)
+        // Never more than the burst, however long it rests.
+        #expect(limiter.take(for: self.first, now: self.start + .seconds(60)) == nil)
+        #expect(limiter.take(for: self.first, now: self.start + .seconds(60)) == nil)
+        #expect(limiter.take(for: self.first, now: self.start + .seconds(60)) != nil)
+    }
+
+    @Test func addressesHaveTheirOwnBucketsAndAnIPv6NetworkIsOneClient() throws {
+        let limiter = AddressRateLimiter(rate: .init(burst: 1, perSecond: 1))
+        let host = ClientAddress(try SocketAddress(ipAddress: "2001:db8:1:2::1", port: 1))
+        let sameNetwork = ClientAddress(try SocketAddress(ipAddress: "2001:db8:1:2:ffff::9", port: 2))
+        let otherNetwork = ClientAddress(try SocketAddress(ipAddress: "2001:db8:1:3::1", port: 1))
+        let mapped = ClientAddress(try SocketAddress(ipAddress: "::ffff:192.0.2.1", port: 1))
+        #expect(host == sameNetwork && host != otherNetwork && mapped == self.first)
+        #expect(limiter.take(for: host, now: self.start) == nil)
+        #expect(limiter.take(for: sameNetwork, now: self.start) == .seconds(1))
+        #expect(limiter.take(for: otherNetwork, now: self.start) == nil)
+        #expect(limiter.take(for: self.first, now: self.start) == nil)
+        #expect(limiter.take(for: mapped, now: self.start) == .seconds(1))
+    }
+
+    @Test func memoryIsBoundedByForgettingTheLeastRecentGeneration() throws {
+        let limiter = AddressRateLimiter(rate: .init(burst: 1, perSecond: 0.001), capacity: 4)
+        let addresses = try (1...5).map { ClientAddress(try SocketAddress(ipAddress: "198.51.100.\($0)", port: 1)) }
+        for address in addresses { #expect(limiter.take(for: address, now: self.start) == nil) }
+        #expect(limiter.trackedAddresses <= 4)
+        // The first two were forgotten (a full bucket again); the last, recently seen, is still empty.
+        #expect(limiter.take(for: addresses[0], now: self.start) == nil)
+        #expect(limiter.take(for: addresses[4], now: self.start) != nil)
+    }
+}
