@@ -79,9 +79,11 @@ public final class AuditLog: Sendable {
             } catch {
                 break
             }
-            await self.flush()
+            // Outside this task, so cancellation cannot interrupt a write: a write cancelled after the database
+            // committed it would leave the batch buffered, and the next attempt would record it twice.
+            await Task { await self.flush() }.value
         }
-        // The last write runs outside the cancelled task: the store would refuse a query from it.
+        // The last write also runs outside the cancelled task: the store would refuse a query from it.
         await Task { await self.flush() }.value
     }
 
