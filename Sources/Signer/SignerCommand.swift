@@ -11,7 +11,10 @@ struct SignerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "signer",
         abstract: "Nostr Signer: a key-custody signer daemon for Nostr.",
-        subcommands: [ServeCommand.self, CryptoCommand.self, MigrateCommand.self, KEKCommand.self, BenchCommand.self]
+        subcommands: [
+            ServeCommand.self, KeysCommand.self, AuthorizationsCommand.self, AuditCommand.self, CryptoCommand.self, MigrateCommand.self,
+            KEKCommand.self, BenchCommand.self,
+        ]
     )
 
     static func main() async {

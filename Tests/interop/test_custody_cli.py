@@ -3,9 +3,10 @@
 import os
 import stat
 import subprocess
-import uuid
 
 import pytest
+
+from conftest import POSTGRES_URL
 
 
 def mode(path) -> int:
@@ -79,21 +80,6 @@ def test_kek_rotate_moves_the_canary_and_is_idempotent(signer, tmp_path):
     assert signer.ok("migrate", "--data-dir", str(data), "--kek-path", str(new_kek)).text == "schema is up to date (version 1)\n"
     again = signer.ok("kek", "rotate", "--data-dir", str(data), "--from-kek-path", str(data / "kek"), "--kek-path", str(new_kek))
     assert again.text.splitlines()[-1] == "done: scanned 0, re-wrapped 0, already current 0, changed concurrently 0"
-
-
-POSTGRES_URL = os.environ.get("SIGNER_TEST_POSTGRES_URL")
-
-
-@pytest.fixture
-def postgres_database():
-    """A fresh database on the server `make test` starts, dropped afterwards."""
-    if POSTGRES_URL is None:
-        pytest.fail("SIGNER_TEST_POSTGRES_URL is not set: run the tiers through `make test`")
-    name = "cli_" + uuid.uuid4().hex
-    administer = POSTGRES_URL
-    subprocess.run(["psql", administer, "-q", "-c", f"CREATE DATABASE {name}"], check=True, timeout=30)
-    yield POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
-    subprocess.run(["psql", administer, "-q", "-c", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"], check=True, timeout=30)
 
 
 def test_migrate_and_rotate_on_postgres(signer, tmp_path, postgres_database):

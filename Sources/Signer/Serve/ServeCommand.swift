@@ -94,8 +94,14 @@ struct SignerDaemon {
             let auditLog = AuditLog(store: store, logger: Logger(label: "signer.audit"), metricsFactory: self.metricsFactory)
             let (adminToken, generated) = try await AdminToken.resolve(configured: self.configuration.adminToken, store: store)
             if let generated {
-                // Printed once, to the operator's terminal; only its hash is kept.
+                // Printed once, to the operator's terminal; the store keeps only its hash. The data directory's copy
+                // (this user only) is for the operator commands on this machine.
                 CommandLineIO.writeLine("admin token (shown once; store it now): \(generated)")
+                let tokenFile = AdminClient.tokenFile(dataDirectory: self.configuration.dataDirectory)
+                try? FileManager.default.createDirectory(atPath: self.configuration.dataDirectory, withIntermediateDirectories: true)
+                if !FileManager.default.createFile(atPath: tokenFile, contents: Data((generated + "\n").utf8), attributes: [.posixPermissions: 0o600]) {
+                    logger.warning("could not write the admin token file; the operator commands need SIGNER_ADMIN_TOKEN", metadata: ["path": "\(tokenFile)"])
+                }
             }
             let signingPool = SigningPool(workers: self.configuration.workers, queueCapacity: self.configuration.queueSize)
             var nip46: Nip46Service?
