@@ -304,6 +304,13 @@ struct HTTPAPITests {
         #expect(configuration.relays == ["wss://a.example", "ws://127.0.0.1:7000"])
         #expect(configuration.workers == 3)
         #expect(configuration.httpHost == "127.0.0.1" && configuration.queueSize == 4096 && configuration.kms == .file)
+        #expect(configuration.failedAuthenticationsPerMinute == 10 && configuration.adminRequestsPerSecond == 20)
+        let unlimited = try ServeConfiguration(
+            reader: ServeCommand.parse(["--admin-requests-per-second", "0"]).configurationReader(environment: ["SIGNER_FAILED_AUTH_PER_MINUTE": "0"])
+        )
+        #expect(unlimited.addressLimits.failedAuthentication == nil && unlimited.addressLimits.admin == nil)
+        #expect(configuration.addressLimits.failedAuthentication?.rate == .init(burst: 20, perSecond: 10.0 / 60))
+        #expect(configuration.addressLimits.admin?.rate == .init(burst: 100, perSecond: 20))
 
         command = try ServeCommand.parse([])
         let cases: [([String: String], String)] = [
@@ -315,6 +322,7 @@ struct HTTPAPITests {
             (["SIGNER_LOG_FORMAT": "xml"], #"SIGNER_LOG_FORMAT: expected text or json, got "xml""#),
             (["SIGNER_WORKERS": "0"], #"SIGNER_WORKERS: expected a whole number from 1 to 256, got "0""#),
             (["SIGNER_CORS_ORIGINS": "https://app.example/path"], #"SIGNER_CORS_ORIGINS: "https://app.example/path" is not an origin such as https://app.example"#),
+            (["SIGNER_FAILED_AUTH_PER_MINUTE": "-1"], #"SIGNER_FAILED_AUTH_PER_MINUTE: expected a whole number from 0 to 1000000, got "-1""#),
             (["SIGNER_REDIS_URL": "redis://127.0.0.1:6379/0"], "SIGNER_REDIS_URL: clustering is not available in this version; unset it to run as a single node"),
         ]
         for (environment, message) in cases {

@@ -122,35 +122,40 @@ struct ClientAddress: Hashable, Sendable {
     }
 }
 
-/// The per-address limits of `signer serve`.
+/// The per-address limits of `signer serve` (`SIGNER_FAILED_AUTH_PER_MINUTE`, `SIGNER_ADMIN_REQUESTS_PER_SECOND`).
 struct AddressLimits: Sendable {
     /// Failed authentications (a missing or wrong access or admin token): a few mistakes are free, guessing is not.
-    /// Checked before any token is looked at, so a limited address learns nothing more.
-    let failedAuthentication: AddressRateLimiter
-    /// Every admin API request, authenticated or not.
-    let admin: AddressRateLimiter
+    /// Checked before any token is looked at, so a limited address learns nothing more. nil: no limit.
+    let failedAuthentication: AddressRateLimiter?
+    /// Every admin API request, authenticated or not. nil: no limit.
+    let admin: AddressRateLimiter?
 
-    static let failedAuthenticationRate = AddressRateLimiter.Rate(burst: 20, perSecond: 1.0 / 6)
-    static let adminRate = AddressRateLimiter.Rate(burst: 100, perSecond: 20)
-
+    /// The defaults: 20 failures at once then 10 a minute; 100 admin requests at once then 20 a second.
     init(
-        failedAuthentication: AddressRateLimiter.Rate = Self.failedAuthenticationRate,
-        admin: AddressRateLimiter.Rate = Self.adminRate
+        failedAuthentication: AddressRateLimiter.Rate? = .init(burst: 20, perSecond: 10.0 / 60),
+        admin: AddressRateLimiter.Rate? = .init(burst: 100, perSecond: 20)
     ) {
-        self.failedAuthentication = AddressRateLimiter(rate: failedAuthentication)
-        self.admin = AddressRateLimiter(rate: admin)
+        self.failedAuthentication = failedAuthentication.map { AddressRateLimiter(rate: $0) }
+        self.admin = admin.map { AddressRateLimiter(rate: $0) }
     }
 
     /// 429 when `address` has used up its failed authentications.
     func checkAuthenticationAllowed(_ address: ClientAddress) throws {
-        if let wait = self.failedAuthentication.wait(for: address) {
+        if let wait = self.failedAuthentication?.wait(for: address) {
             throw APIError.rateLimited(wait, "too many failed authentications from this address")
         }
     }
 
     /// Counts a failed authentication against `address`.
     func authenticationFailed(_ address: ClientAddress) {
-        _ = self.failedAuthentication.take(for: address)
+        _ = self.failedAuthentication?.take(for: address)
+    }
+
+    /// 429 when `address` has used up its admin requests; otherwise takes one.
+    func takeAdminRequest(_ address: ClientAddress) throws {
+        if let wait = self.admin?.take(for: address) {
+            throw APIError.rateLimited(wait, "too many admin requests from this address")
+        }
     }
 }
 

@@ -253,9 +253,7 @@ struct AdminAuthenticationMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         try self.limits.checkAuthenticationAllowed(context.clientAddress)
-        if let wait = self.limits.admin.take(for: context.clientAddress) {
-            throw APIError.rateLimited(wait, "too many admin requests from this address")
-        }
+        try self.limits.takeAdminRequest(context.clientAddress)
         guard let presented = request.bearerToken, self.token.matches(presented) else {
             self.limits.authenticationFailed(context.clientAddress)
             context.logger.notice("admin request refused: missing or wrong token")

@@ -41,6 +41,10 @@ struct ServeCommand: AsyncParsableCommand {
     var queueSize: String?
     @Option(help: "Comma-separated browser origins allowed to call /api/nostr (env SIGNER_CORS_ORIGINS).")
     var corsOrigins: String?
+    @Option(help: "Failed authentications per client address per minute; 0 = no limit (env SIGNER_FAILED_AUTH_PER_MINUTE, default 10).")
+    var failedAuthPerMinute: String?
+    @Option(help: "Admin API requests per client address per second; 0 = no limit (env SIGNER_ADMIN_REQUESTS_PER_SECOND, default 20).")
+    var adminRequestsPerSecond: String?
 
     /// Flags first, then the environment.
     func configurationReader(environment: [String: String] = ProcessInfo.processInfo.environment) -> ConfigReader {
@@ -49,7 +53,8 @@ struct ServeCommand: AsyncParsableCommand {
             (.kekPath, self.custody.kekPath), (.kmsKeyID, self.custody.kmsKeyID), (.kmsEndpoint, self.custody.kmsEndpoint),
             (.redisURL, self.redisURL), (.relays, self.relays), (.httpHost, self.httpHost), (.httpPort, self.httpPort),
             (.logFormat, self.logFormat), (.logLevel, self.logLevel), (.workers, self.workers), (.queueSize, self.queueSize),
-            (.corsOrigins, self.corsOrigins),
+            (.corsOrigins, self.corsOrigins), (.failedAuthenticationsPerMinute, self.failedAuthPerMinute),
+            (.adminRequestsPerSecond, self.adminRequestsPerSecond),
         ]
         var values: [AbsoluteConfigKey: ConfigValue] = [:]
         for case let (key, value?) in flags {
@@ -118,7 +123,7 @@ struct SignerDaemon {
             readiness.started.store(true, ordering: .relaxed)
             let components = SignerComponents(
                 custodian: custodian, auditLog: auditLog, adminToken: adminToken, readiness: readiness, signingPool: signingPool,
-                addressLimits: AddressLimits(),
+                addressLimits: self.configuration.addressLimits,
                 nip46: nip46, relays: self.configuration.relays, corsOrigins: self.configuration.corsOrigins, prometheus: self.prometheus,
                 metricsFactory: self.metricsFactory, clock: unixClock
             )

@@ -39,6 +39,20 @@ struct ServeConfiguration: Sendable {
     var queueSize: Int
     /// `SIGNER_CORS_ORIGINS`: comma-separated browser origins allowed to call `/api/nostr`; `*` allows any.
     var corsOrigins: [String]
+    /// `SIGNER_FAILED_AUTH_PER_MINUTE` (10; twice that at once): failed authentications an address may make before
+    /// its requests are refused with 429. 0 turns the limit off (only behind a proxy that limits instead).
+    var failedAuthenticationsPerMinute: Int
+    /// `SIGNER_ADMIN_REQUESTS_PER_SECOND` (20; five times that at once): admin API requests per address. 0: no limit.
+    var adminRequestsPerSecond: Int
+
+    /// The per-address limits these settings describe.
+    var addressLimits: AddressLimits {
+        AddressLimits(
+            failedAuthentication: self.failedAuthenticationsPerMinute == 0
+                ? nil : .init(burst: Double(2 * self.failedAuthenticationsPerMinute), perSecond: Double(self.failedAuthenticationsPerMinute) / 60),
+            admin: self.adminRequestsPerSecond == 0 ? nil : .init(burst: Double(5 * self.adminRequestsPerSecond), perSecond: Double(self.adminRequestsPerSecond))
+        )
+    }
 
     /// The keys, each with its flag spelling. The environment variable is the key in upper case with `_`.
     enum Key: String, CaseIterable {
@@ -58,6 +72,8 @@ struct ServeConfiguration: Sendable {
         case workers = "signer.workers"
         case queueSize = "signer.queue.size"
         case corsOrigins = "signer.cors.origins"
+        case failedAuthenticationsPerMinute = "signer.failed.auth.per.minute"
+        case adminRequestsPerSecond = "signer.admin.requests.per.second"
 
         var environmentName: String { self.rawValue.uppercased().replacingOccurrences(of: ".", with: "_") }
         var configKey: ConfigKey { ConfigKey(self.rawValue.split(separator: ".").map(String.init)) }
@@ -132,6 +148,8 @@ struct ServeConfiguration: Sendable {
                 throw ConfigurationError(.corsOrigins, "\"\(LogText.truncated(origin))\" is not an origin such as https://app.example")
             }
         }
+        self.failedAuthenticationsPerMinute = try integer(.failedAuthenticationsPerMinute, default: 10, in: 0...1_000_000)
+        self.adminRequestsPerSecond = try integer(.adminRequestsPerSecond, default: 20, in: 0...1_000_000)
     }
 
     /// The custody options the one-shot commands use, set from this configuration.
