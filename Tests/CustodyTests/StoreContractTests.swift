@@ -104,6 +104,23 @@ struct Fixtures {
     }
 
     @Test(arguments: StoreKind.allCases)
+    func authorizationsAreListedForOneKeyOrForAll(kind: StoreKind) async throws {
+        let (store, dispose) = try await kind.makeStore()
+        defer { Task { await dispose() } }
+        let (first, _) = try await self.fixtures.key()
+        let (second, _) = try await self.fixtures.key()
+        try await store.insertKey(first)
+        try await store.insertKey(second)
+        let mine = try await self.fixtures.authorization(keyID: first.id)
+        let theirs = try await self.fixtures.authorization(keyID: second.id)
+        try await store.insertAuthorization(mine)
+        try await store.insertAuthorization(theirs)
+        #expect(try await store.authorizations(keyID: first.id).map(\.id) == [mine.id])
+        #expect(try await Set(store.authorizations(keyID: nil).map(\.id)) == [mine.id, theirs.id])
+        #expect(try await store.authorizations(keyID: "no such key") == [])
+    }
+
+    @Test(arguments: StoreKind.allCases)
     func deletingAKeyShredsItAndRevokesItsAuthorizations(kind: StoreKind) async throws {
         let (store, dispose) = try await kind.makeStore()
         defer { Task { await dispose() } }

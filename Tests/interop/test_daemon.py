@@ -3,15 +3,17 @@ token isolation and revocation, SIGTERM under load, and the database going away 
 
 import json
 import os
+import pathlib
 import stat
 import subprocess
+import sys
 import threading
 import time
 
 import pytest
 from nostr_sdk import Event
 
-from conftest import POSTGRES_URL, Daemon
+from conftest import REPOSITORY, Daemon
 
 SERVICES_SCRIPT = os.environ.get("SIGNER_TEST_SERVICES_SCRIPT")
 
@@ -225,3 +227,39 @@ def test_database_down_cached_keys_keep_signing_ready_goes_false_and_it_recovers
     assert daemon.admin("GET", "/api/admin/keys").status == 200
     assert daemon.rpc(other, "get_public_key").json == {"result": key["pubkey"]}
     assert daemon.stop() == 0
+
+
+SCHEMATHESIS_CHECKS = "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance,response_headers_conformance"
+
+
+def test_schemathesis_finds_no_server_error_and_no_answer_outside_the_schema(signer, tmp_path, postgres_database):
+    # The per-address limits would answer most generated requests with 429 (documented, but it hides the rest).
+    started = Daemon(
+        signer.path, tmp_path / "data", "--database-url", postgres_database,
+        "--failed-auth-per-minute", "0", "--admin-requests-per-second", "0",
+        environment={"SIGNER_ADMIN_TOKEN": "schemathesis-admin-token-0123456789"},
+    )
+    try:
+        key = started.admin("POST", "/api/admin/keys", {"label": "schemathesis"}).json
+        access = started.admin("POST", f"/api/admin/keys/{key['id']}/authorizations", {"name": "st", "policy": "full"}).json
+        config = tmp_path / "schemathesis.toml"
+        config.write_text(
+            '[auth.openapi.adminToken]\nbearer = "${SIGNER_ADMIN_TOKEN}"\n'
+            '[auth.openapi.accessToken]\nbearer = "${SIGNER_ACCESS_TOKEN}"\n'
+        )
+        environment = dict(os.environ, SIGNER_ADMIN_TOKEN=started.admin_token, SIGNER_ACCESS_TOKEN=access["access_token"])
+        schemathesis = pathlib.Path(sys.executable).parent / "schemathesis"
+        # Deletions last, so the key and token the other operations use stay alive while they run.
+        for selection in (("--exclude-method", "DELETE"), ("--include-method", "DELETE")):
+            run = subprocess.run(
+                [
+                    str(schemathesis), "--config-file", str(config), "run", str(REPOSITORY / "docs" / "openapi.yaml"),
+                    "--url", started.url, "--checks", SCHEMATHESIS_CHECKS, "--max-examples", "25", *selection,
+                ],
+                capture_output=True, text=True, env=environment, timeout=600,
+            )
+            assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
+            assert " passed" in run.stdout and "failure" not in run.stdout.split("SUMMARY")[-1]
+        assert started.stop() == 0
+    finally:
+        started.kill()

@@ -270,7 +270,7 @@ public final class PostgresCustodyStore: CustodyStore {
 
     public func authorizations(keyID: String?) async throws -> [AuthorizationRecord] {
         try await self.rows(
-            "SELECT \(unescaped: Self.authorizationColumns) FROM authorizations WHERE \(keyID) IS NULL OR key_id = \(keyID) ORDER BY created_at, id"
+            "SELECT \(unescaped: Self.authorizationColumns) FROM authorizations WHERE \(keyID)::text IS NULL OR key_id = \(keyID) ORDER BY created_at, id"
         ).map(Self.authorizationRecord)
     }
 

@@ -107,7 +107,7 @@ struct AdminController: Sendable {
     /// app's key, listens on the URI's relays, and sends the connect response carrying the URI's secret.
     func nostrConnect(keyID: String, _ request: Request, context: SignerRequestContext) async throws -> Response {
         guard let nip46 = self.nip46 else {
-            throw APIError(.serviceUnavailable, "nip46_disabled", "NIP-46 is off on this signer (SIGNER_RELAYS is empty)")
+            throw APIError(.conflict, "nip46_disabled", "NIP-46 is off on this signer (SIGNER_RELAYS is empty)")
         }
         let body = try await JSONBody.object(request, context: context)
         guard let text = try JSONBody.optionalString(body, "uri") else { throw APIError.invalidParams("uri is required") }
