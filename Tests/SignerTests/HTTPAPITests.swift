@@ -38,7 +38,8 @@ struct HTTPAPITests {
         readiness.started.store(true, ordering: .relaxed)
         readiness.bunkersLoaded.store(true, ordering: .relaxed)
         let components = SignerComponents(
-            custodian: custodian, auditLog: AuditLog(store: store), adminToken: AdminToken(token: Self.adminToken), readiness: readiness,
+            custodian: custodian, auditLog: AuditLog(store: store), adminToken: AdminToken(token: Self.adminToken),
+            identity: try await SignerIdentity.resolve(custodian: custodian), readiness: readiness,
             signingPool: signingPool ?? SigningPool(workers: 2, queueCapacity: 64), addressLimits: addressLimits, nip46: nil, relays: ["wss://relay.example"], corsOrigins: ["https://app.example"], prometheus: registry,
             metricsFactory: PrometheusMetricsFactory(registry: registry), clock: unixClock
         )
@@ -100,7 +101,7 @@ struct HTTPAPITests {
     }
 
     @Test func keysAreCreatedImportedListedAndDeleted() async throws {
-        try await self.withSigner { client, _ in
+        try await self.withSigner { client, components in
             let secret = SecretKey.generate()
             let imported = try await Self.post(client, "/api/admin/keys", token: Self.adminToken, #"{"label":"imported","nsec":"\#(secret.exportNsec())"}"#)
             #expect(imported.status == .created)
@@ -109,6 +110,9 @@ struct HTTPAPITests {
             #expect(key["npub"] == .string(secret.publicKey.npub))
             #expect(key["label"] == .string("imported"))
             #expect(key["nsec"] == nil)
+            let again = try await Self.post(client, "/api/admin/keys", token: Self.adminToken, #"{"nsec":"\#(secret.exportNsec())"}"#)
+            #expect(again.status == .conflict)
+            #expect(try Self.json(again)["code"] == .string("conflict"))
             let hex = SecretKey.generate()
             #expect(try Self.json(try await Self.post(client, "/api/admin/keys", token: Self.adminToken, #"{"nsec":"\#(hex.exportHex())"}"#))["pubkey"] == .string(hex.publicKey.hex))
 
@@ -116,15 +120,42 @@ struct HTTPAPITests {
             #expect(bad.status == .badRequest)
             #expect(try Self.json(bad) == ["error": .string("nsec is not a valid nsec1 secret key"), "code": .string("invalid_params")])
 
-            let list = try Self.json(try await Self.get(client, "/api/admin/keys"))
-            #expect(list["keys"]?.arrayValue?.count == 2)
+            // The signer's own identity key is listed too.
+            func labels() async throws -> [String] {
+                try Self.json(try await Self.get(client, "/api/admin/keys"))["keys"]?.arrayValue?.compactMap { $0.objectValue?["label"]?.stringValue }.sorted() ?? []
+            }
+            #expect(try await labels() == ["", "imported", SignerIdentity.label])
             let id = try #require(key["id"]?.stringValue)
             #expect(try await Self.get(client, "/api/admin/keys/\(id)").status == .ok)
             #expect(try await client.execute(uri: "/api/admin/keys/\(id)", method: .delete, headers: [.authorization: "Bearer \(Self.adminToken)"]).status == .noContent)
             let gone = try await Self.get(client, "/api/admin/keys/\(id)")
             #expect(gone.status == .notFound)
             #expect(try Self.json(gone)["code"] == .string("not_found"))
-            #expect(try Self.json(try await Self.get(client, "/api/admin/keys"))["keys"]?.arrayValue?.count == 1)
+            #expect(try await labels() == ["", SignerIdentity.label])
+            let identity = try await client.execute(
+                uri: "/api/admin/keys/\(components.identity.keyID)", method: .delete, headers: [.authorization: "Bearer \(Self.adminToken)"]
+            )
+            #expect(identity.status == .conflict)
+            #expect(
+                try Self.json(identity)
+                    == ["error": .string("this key is the signer's own identity (NIP-05 names._) and cannot be deleted"), "code": .string("signer_identity")]
+            )
+        }
+    }
+
+    @Test func nip05NamesTheSignerAndItsRelaysForAnyOrigin() async throws {
+        try await self.withSigner { client, components in
+            let document = try await Self.get(client, "/.well-known/nostr.json?name=_", token: nil)
+            #expect(document.status == .ok)
+            #expect(document.headers[.accessControlAllowOrigin] == "*")
+            let expected: JSONValue = .object([
+                "names": .object(["_": .string(components.identity.publicKey.hex)]), "nip46": .object(["relays": .array([.string("wss://relay.example")])]),
+            ])
+            #expect(try JSONValue.parse(Array(document.body.readableBytesView)) == expected)
+            let other = try Self.json(try await Self.get(client, "/.well-known/nostr.json?name=alice", token: nil))
+            #expect(other["names"] == .object([:]))
+            // The identity is stored: asking again gives the same key.
+            #expect(try await SignerIdentity.resolve(custodian: components.custodian) == components.identity)
         }
     }
 

@@ -14,6 +14,8 @@ struct AdminController: Sendable {
     let auditLog: AuditLog
     let adminToken: AdminToken
     let addressLimits: AddressLimits
+    /// The signer's own key, which may not be deleted.
+    let identity: SignerIdentity
     /// The daemon's relays: where bunker URLs point when an authorization names none of its own.
     let relays: [String]
     /// The NIP-46 service, for the client-initiated flow; nil when no relays are configured.
@@ -73,6 +75,9 @@ struct AdminController: Sendable {
     }
 
     func deleteKey(id: String) async throws -> Response {
+        guard id != self.identity.keyID else {
+            throw APIError(.conflict, "signer_identity", "this key is the signer's own identity (NIP-05 names._) and cannot be deleted")
+        }
         try await Self.custody { try await self.custodian.deleteKey(id: id) }
         self.auditAdmin("delete_key", keyID: id, authorizationID: nil)
         return Response(status: .noContent)
@@ -185,7 +190,8 @@ struct AdminController: Sendable {
         self.auditLog.record(AuditRecord(recordedAt: self.clock(), keyID: keyID, authorizationID: authorizationID, path: .admin, method: action, outcome: "ok"))
     }
 
-    /// Custody's own errors as HTTP: not found → 404, bad input → 400; anything else propagates (500, logged).
+    /// Custody's own errors as HTTP: not found → 404, bad input → 400, a conflict (the key is already held) → 409;
+    /// anything else propagates (503 when the store or KMS is unreachable, otherwise 500, logged).
     static func custody<T>(_ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
@@ -193,6 +199,8 @@ struct AdminController: Sendable {
             throw APIError.notFound(error.description)
         } catch let error as CustodyError where error.code == .invalidInput {
             throw APIError.invalidParams(error.description)
+        } catch let error as CustodyError where error.code == .conflict {
+            throw APIError(.conflict, "conflict", error.description)
         }
     }
 

@@ -108,6 +108,7 @@ struct SignerDaemon {
                     logger.warning("could not write the admin token file; the operator commands need SIGNER_ADMIN_TOKEN", metadata: ["path": "\(tokenFile)"])
                 }
             }
+            let identity = try await SignerIdentity.resolve(custodian: custodian)
             let signingPool = SigningPool(workers: self.configuration.workers, queueCapacity: self.configuration.queueSize)
             var nip46: Nip46Service?
             if !self.configuration.relays.isEmpty {
@@ -122,7 +123,7 @@ struct SignerDaemon {
             let readiness = Readiness()
             readiness.started.store(true, ordering: .relaxed)
             let components = SignerComponents(
-                custodian: custodian, auditLog: auditLog, adminToken: adminToken, readiness: readiness, signingPool: signingPool,
+                custodian: custodian, auditLog: auditLog, adminToken: adminToken, identity: identity, readiness: readiness, signingPool: signingPool,
                 addressLimits: self.configuration.addressLimits,
                 nip46: nip46, relays: self.configuration.relays, corsOrigins: self.configuration.corsOrigins, prometheus: self.prometheus,
                 metricsFactory: self.metricsFactory, clock: unixClock

@@ -14,6 +14,8 @@ struct SignerComponents: Sendable {
     let custodian: KeyCustodian
     let auditLog: AuditLog
     let adminToken: AdminToken
+    /// `names._` of the NIP-05 document.
+    let identity: SignerIdentity
     let readiness: Readiness
     /// Where HTTP and NIP-46 requests do their crypto; whoever builds the components runs it.
     let signingPool: SigningPool
@@ -47,6 +49,10 @@ func buildRouter(_ components: SignerComponents) -> Router<SignerRequestContext>
         )
     }
 
+    router.get("/.well-known/nostr.json") { request, _ in
+        nip05Document(name: request.uri.queryParameters["name"].map(String.init), identity: components.identity, relays: components.relays)
+    }
+
     router.get("/api/policies") { _, _ in
         JSONBody.response(
             .object([
@@ -74,8 +80,20 @@ func buildRouter(_ components: SignerComponents) -> Router<SignerRequestContext>
 
     AdminController(
         custodian: components.custodian, auditLog: components.auditLog, adminToken: components.adminToken,
-        addressLimits: components.addressLimits, relays: components.relays,
+        addressLimits: components.addressLimits, identity: components.identity, relays: components.relays,
         nip46: components.nip46, clock: components.clock
     ).addRoutes(to: router)
     return router
+}
+
+/// NIP-05 discovery of the signer (NIP-46's "remote-signer-app"): `names._` is its identity and `nip46.relays` where
+/// it listens. Browsers read it cross-origin, so it allows any origin, as NIP-05 asks. Other names are not ours.
+func nip05Document(name: String?, identity: SignerIdentity, relays: [String]) -> Response {
+    var names: [String: JSONValue] = [:]
+    if name == nil || name == "_" { names["_"] = .string(identity.publicKey.hex) }
+    var response = JSONBody.response(
+        .object(["names": .object(names), "nip46": .object(["relays": .array(relays.map { .string($0) })])])
+    )
+    response.headers[.accessControlAllowOrigin] = "*"
+    return response
 }
