@@ -9,7 +9,9 @@ set -euo pipefail
 #   python3-venv      the interop tier's virtual environment (.venv)
 #   gcc               builds the plain-C libsecp256k1 benchmark in tools/bench/
 #   postgresql        the PostgreSQL store's tests start a private server on loopback (tools/test-services.sh)
-packages=(libsecp256k1-dev pkg-config python3-venv gcc postgresql)
+#   prometheus        promtool, which checks the daemon's /api/metrics output in the tests (the server is not started)
+#   wrk               the HTTP benchmark (make bench-http)
+packages=(libsecp256k1-dev pkg-config python3-venv gcc postgresql prometheus wrk)
 
 missing=()
 for package in "${packages[@]}"; do

@@ -4,6 +4,7 @@ token isolation and revocation, SIGTERM under load, and the database going away 
 import json
 import os
 import pathlib
+import socket
 import stat
 import subprocess
 import sys
@@ -266,3 +267,48 @@ def test_schemathesis_finds_no_server_error_and_no_answer_outside_the_schema(sig
         assert started.stop() == 0
     finally:
         started.kill()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_metrics_pass_promtool_and_discovery_names_the_relays(signer, tmp_path):
+    port = free_port()
+    relay = subprocess.Popen(
+        [sys.executable, str(REPOSITORY / "Tests" / "interop" / "peers" / "local_relay.py"), str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )
+    try:
+        relay_url = relay.stdout.readline().decode().strip().rstrip("/")
+        assert relay_url == f"ws://127.0.0.1:{port}"
+        started = Daemon(signer.path, tmp_path / "data", "--relays", relay_url)
+        try:
+            wait_for(lambda: started.request("GET", "/healthz/ready").status == 200, 30, "ready with the relay subscribed")
+            assert started.request("GET", "/healthz/ready").json["checks"]["relays"] != ""
+            discovery = started.request("GET", "/.well-known/nostr.json?name=_")
+            assert discovery.headers["access-control-allow-origin"] == "*"
+            assert discovery.json["nip46"] == {"relays": [relay_url]}
+            key = started.admin("POST", "/api/admin/keys", {"label": "metrics"}).json
+            token = started.admin("POST", f"/api/admin/keys/{key['id']}/authorizations", {"name": "m", "policy": "full"}).json["access_token"]
+            signed_note(started, token, "counted")
+            assert started.rpc("nsat_wrong", "ping").status == 401
+
+            metrics = started.request("GET", "/api/metrics")
+            assert metrics.status == 200
+            assert metrics.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
+            text = metrics.body.decode()
+            assert 'signer_http_requests_total{route="/api/nostr",method="POST",status="200"} 1\n' in text
+            assert 'signer_http_requests_total{route="/api/nostr",method="POST",status="401"} 1\n' in text
+            assert "# HELP signer_signing_queue_depth Requests (HTTP and NIP-46) waiting for a signing worker, at scrape time.\n" in text
+            assert "signer_signing_queue_depth 0.0\n" in text
+            check = subprocess.run(["promtool", "check", "metrics"], input=metrics.body, capture_output=True, timeout=30)
+            assert (check.returncode, check.stdout, check.stderr) == (0, b"", b"")
+            assert started.stop() == 0
+        finally:
+            started.kill()
+    finally:
+        relay.kill()
+        relay.wait()

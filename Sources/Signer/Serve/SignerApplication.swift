@@ -40,9 +40,10 @@ func buildRouter(_ components: SignerComponents) -> Router<SignerRequestContext>
 
     HealthController(readiness: components.readiness, custodian: components.custodian, nip46: components.nip46).addRoutes(to: router)
 
+    let signingQueueDepth = Gauge(label: "signer_signing_queue_depth", factory: components.metricsFactory)
     router.get("/api/metrics") { _, _ in
-        var buffer: [UInt8] = []
-        components.prometheus.emit(into: &buffer)
+        signingQueueDepth.record(components.signingPool.depth)
+        let buffer = MetricsExposition.render(components.prometheus)
         return Response(
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
             body: ResponseBody(byteBuffer: ByteBuffer(bytes: buffer))
