@@ -148,15 +148,18 @@ struct SignerDaemon {
                 },
                 logger: Logger(label: "signer.http")
             )
-            let group = ServiceGroup(
-                configuration: .init(
-                    // The watcher is told first (the group stops services in reverse order), so probes say "stopping"
-                    // while the server still finishes what is in flight.
-                    services: [.init(service: app), .init(service: ShutdownWatcher(readiness: readiness, logger: logger))],
-                    gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [],
-                    logger: logger
-                )
+            var groupConfiguration = ServiceGroupConfiguration(
+                // The watcher is told first (the group stops services in reverse order), so probes say "stopping"
+                // while the server still finishes what is in flight.
+                services: [.init(service: app), .init(service: ShutdownWatcher(readiness: readiness, logger: logger))],
+                gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [],
+                logger: logger
             )
+            // HTTP requests in flight (each bounded by the 10 s handler limit, 15 s allowed) and then NIP-46's queue
+            // (10 s) get this long in all; whatever is still running is then cancelled, and given 5 s more.
+            groupConfiguration.maximumGracefulShutdownDuration = .seconds(25)
+            groupConfiguration.maximumCancellationDuration = .seconds(5)
+            let group = ServiceGroup(configuration: groupConfiguration)
             try await group.run()
             logger.info("stopped")
         }
