@@ -12,8 +12,8 @@ struct SignerCommand: AsyncParsableCommand {
         commandName: "signer",
         abstract: "Nostr Signer: a key-custody signer daemon for Nostr.",
         subcommands: [
-            ServeCommand.self, KeysCommand.self, AuthorizationsCommand.self, AuditCommand.self, CryptoCommand.self, MigrateCommand.self,
-            KEKCommand.self, BenchCommand.self,
+            ServeCommand.self, KeysCommand.self, AuthorizationsCommand.self, AuditCommand.self, ProbeCommand.self, CryptoCommand.self,
+            MigrateCommand.self, KEKCommand.self, BenchCommand.self,
         ]
     )
 

@@ -288,6 +288,11 @@ def test_metrics_pass_promtool_and_discovery_names_the_relays(signer, tmp_path):
         try:
             wait_for(lambda: started.request("GET", "/healthz/ready").status == 200, 30, "ready with the relay subscribed")
             assert started.request("GET", "/healthz/ready").json["checks"]["relays"] != ""
+            # The container's HEALTHCHECK.
+            probe = signer.run("probe", "--url", started.url + "/health")
+            assert (probe.returncode, probe.text) == (0, "ok\n")
+            not_ready = signer.run("probe", "--url", started.url + "/no-such-probe")
+            assert (not_ready.returncode, not_ready.error_line) == (1, f"Error: {started.url}/no-such-probe answered 404")
             discovery = started.request("GET", "/.well-known/nostr.json?name=_")
             assert discovery.headers["access-control-allow-origin"] == "*"
             assert discovery.json["nip46"] == {"relays": [relay_url]}
