@@ -104,11 +104,22 @@ enum JSONBody {
 extension Request {
     /// The bearer token of the `Authorization` header, if there is one.
     var bearerToken: String? {
-        guard let header = self.headers[.authorization] else { return nil }
-        let parts = header.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
-        let token = parts[1].trimmingCharacters(in: .whitespaces)
-        return token.isEmpty ? nil : token
+        self.headers[.authorization].flatMap(Self.bearerToken(authorization:))
+    }
+
+    /// The token of an `Authorization: Bearer <token>` value ("Bearer" in any case; spaces around the token
+    /// ignored). Byte by byte: this runs on every request.
+    static func bearerToken(authorization header: String) -> String? {
+        let bytes = Array(header.utf8)
+        let scheme = Array("bearer".utf8)
+        guard bytes.count > scheme.count, bytes[scheme.count] == UInt8(ascii: " "),
+            zip(bytes, scheme).allSatisfy({ $0 | 0x20 == $1 })
+        else { return nil }
+        var start = scheme.count
+        var end = bytes.count
+        while start < end, bytes[start] == UInt8(ascii: " ") || bytes[start] == UInt8(ascii: "\t") { start += 1 }
+        while end > start, bytes[end - 1] == UInt8(ascii: " ") || bytes[end - 1] == UInt8(ascii: "\t") { end -= 1 }
+        return start < end ? String(decoding: bytes[start..<end], as: UTF8.self) : nil
     }
 }
 

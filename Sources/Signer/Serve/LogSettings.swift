@@ -16,7 +16,7 @@ enum LogSettings {
         let (format, level) = self.current.withLock { $0 }
         switch format {
         case .text:
-            var handler = StreamLogHandler.standardError(label: label)
+            var handler = TextLogHandler(label: label)
             handler.logLevel = level
             return handler
         case .json:
@@ -24,6 +24,31 @@ enum LogSettings {
             handler.logLevel = level
             return handler
         }
+    }
+}
+
+/// swift-log's stream format on stderr (`time level label: key=value [source] message`), with metadata formatted
+/// when a line is written. swift-log's own `StreamLogHandler` formats its metadata every time a key is set, and every
+/// request sets two (its trace id and Hummingbird's request id) whether or not anything is logged.
+struct TextLogHandler: LogHandler {
+    let label: String
+    var logLevel: Logger.Level = .info
+    var metadata: Logger.Metadata = [:]
+    private static let lock = Mutex<Void>(())
+
+    init(label: String) { self.label = label }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { self.metadata[key] }
+        set { self.metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let merged = self.metadata.merging(event.metadata ?? [:]) { _, new in new }
+        let pairs = merged.keys.sorted().map { "\($0)=\(merged[$0]!)" }.joined(separator: " ")
+        let time = Date().formatted(.iso8601.year().month().day().time(includingFractionalSeconds: false).timeZone(separator: .omitted))
+        let line = "\(time) \(event.level) \(self.label):\(pairs.isEmpty ? "" : " " + pairs) [\(event.source)] \(event.message)\n"
+        Self.lock.withLock { _ in FileHandle.standardError.write(Data(line.utf8)) }
     }
 }
 
