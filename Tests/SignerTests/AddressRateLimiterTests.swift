@@ -1,3 +1,4 @@
+import Hummingbird
 import NIOCore
 import Testing
 
@@ -43,5 +44,65 @@ struct AddressRateLimiterTests {
         // The first two were forgotten (a full bucket again); the last, recently seen, is still empty.
         #expect(limiter.take(for: addresses[0], now: self.start) == nil)
         #expect(limiter.take(for: addresses[4], now: self.start) != nil)
+    }
+}
+
+struct BearerTokenTests {
+    @Test func theSchemeIsCaseInsensitiveAndSpacesAroundTheTokenAreIgnored() {
+        #expect(Request.bearerToken(authorization: "Bearer nsat_abc") == "nsat_abc")
+        #expect(Request.bearerToken(authorization: "bEaReR   nsat_abc \t") == "nsat_abc")
+        #expect(Request.bearerToken(authorization: "Bearer") == nil)
+        #expect(Request.bearerToken(authorization: "Bearer    ") == nil)
+        #expect(Request.bearerToken(authorization: "Basic dXNlcjpwYXNz") == nil)
+        #expect(Request.bearerToken(authorization: "Bearertoken") == nil)
+        #expect(Request.bearerToken(authorization: "Beärer x") == nil)
+    }
+}
+
+struct RequestDeadlinesTests {
+    let deadlines = RequestDeadlines(interval: .milliseconds(10))
+
+    /// Runs `body` under `limit` in a task of its own, as a request's handler runs: the reaper cancels that task, and
+    /// Swift Testing takes a cancelled test task for a cancelled test.
+    func run(limit: Duration, _ body: @escaping @Sendable () async throws -> Int) async throws -> Int {
+        let deadlines = self.deadlines
+        return try await Task { try await deadlines.run(limit: limit, body) }.value
+    }
+
+    struct Refused: Error, Equatable {}
+
+    @Test func aHandlerPastItsDeadlineIsCancelledAndAnswersTimeout() async throws {
+        let start = ContinuousClock.now
+        do {
+            _ = try await self.run(limit: .milliseconds(100)) { () async throws -> Int in
+                try await Task.sleep(for: .seconds(10))
+                return 1
+            }
+            Issue.record("the handler was not stopped")
+        } catch let error as APIError {
+            #expect(error.status == .serviceUnavailable && error.code == "timeout")
+            #expect(error.message == "the request took longer than 0 s")
+        }
+        #expect(start.duration(to: .now) < .seconds(5))
+        #expect(self.deadlines.inFlight == 0)
+    }
+
+    @Test func aHandlerThatIgnoresCancellationStillAnswersTimeout() async throws {
+        await #expect(throws: APIError.self) {
+            try await self.run(limit: .milliseconds(30)) { () async throws -> Int in
+                let start = ContinuousClock.now
+                while start.duration(to: .now) < .milliseconds(200) {}
+                return 1
+            }
+        }
+        #expect(self.deadlines.inFlight == 0)
+    }
+
+    @Test func handlersWithinTheirLimitReturnOrThrowAsTheyWould() async throws {
+        #expect(try await self.run(limit: .seconds(5)) { 42 } == 42)
+        await #expect(throws: Refused()) {
+            try await self.run(limit: .seconds(5)) { () async throws -> Int in throw Refused() }
+        }
+        #expect(self.deadlines.inFlight == 0)
     }
 }

@@ -24,20 +24,20 @@ struct AdminController: Sendable {
 
     func addRoutes(to router: Router<SignerRequestContext>) {
         let admin = router.group("api/admin").add(middleware: AdminAuthenticationMiddleware(token: self.adminToken, limits: self.addressLimits))
-        admin.post("keys") { request, context in try await timed { try await self.createKey(request, context: context) } }
-        admin.get("keys") { _, _ in try await timed { try await self.listKeys() } }
-        admin.get("keys/{id}") { _, context in try await timed { try await self.key(id: context.parameters.require("id")) } }
-        admin.delete("keys/{id}") { _, context in try await timed { try await self.deleteKey(id: context.parameters.require("id")) } }
+        admin.post("keys") { request, context in try await self.createKey(request, context: context) }
+        admin.get("keys") { _, _ in try await self.listKeys() }
+        admin.get("keys/{id}") { _, context in try await self.key(id: context.parameters.require("id")) }
+        admin.delete("keys/{id}") { _, context in try await self.deleteKey(id: context.parameters.require("id")) }
         admin.post("keys/{id}/authorizations") { request, context in
-            try await timed { try await self.createAuthorization(keyID: context.parameters.require("id"), request, context: context) }
+            try await self.createAuthorization(keyID: context.parameters.require("id"), request, context: context)
         }
         admin.post("keys/{id}/nostrconnect") { request, context in
-            try await timed { try await self.nostrConnect(keyID: context.parameters.require("id"), request, context: context) }
+            try await self.nostrConnect(keyID: context.parameters.require("id"), request, context: context)
         }
-        admin.get("authorizations") { request, _ in try await timed { try await self.listAuthorizations(keyID: request.uri.queryParameters["key_id"].map(String.init)) } }
-        admin.get("authorizations/{id}") { _, context in try await timed { try await self.authorization(id: context.parameters.require("id")) } }
-        admin.delete("authorizations/{id}") { _, context in try await timed { try await self.revoke(id: context.parameters.require("id")) } }
-        admin.get("audit") { request, _ in try await timed { try await self.audit(request.uri.queryParameters) } }
+        admin.get("authorizations") { request, _ in try await self.listAuthorizations(keyID: request.uri.queryParameters["key_id"].map(String.init)) }
+        admin.get("authorizations/{id}") { _, context in try await self.authorization(id: context.parameters.require("id")) }
+        admin.delete("authorizations/{id}") { _, context in try await self.revoke(id: context.parameters.require("id")) }
+        admin.get("audit") { request, _ in try await self.audit(request.uri.queryParameters) }
     }
 
     // MARK: Keys

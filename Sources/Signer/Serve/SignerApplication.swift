@@ -37,6 +37,7 @@ func buildRouter(_ components: SignerComponents) -> Router<SignerRequestContext>
     let router = Router(context: SignerRequestContext.self)
     router.add(middleware: TraceIDMiddleware())
     router.add(middleware: HTTPMetricsMiddleware(factory: components.metricsFactory))
+    router.add(middleware: TimeLimitMiddleware(limit: requestTimeLimit, deadlines: .shared))
 
     HealthController(readiness: components.readiness, custodian: components.custodian, nip46: components.nip46).addRoutes(to: router)
 
@@ -73,7 +74,7 @@ func buildRouter(_ components: SignerComponents) -> Router<SignerRequestContext>
         addressLimits: components.addressLimits, clock: components.clock
     )
     let nostr = router.group().add(middleware: CORSMiddleware(allowedOrigins: components.corsOrigins))
-    nostr.post("/api/nostr") { request, context in try await timed { try await rpc.handle(request, context: context) } }
+    nostr.post("/api/nostr") { request, context in try await rpc.handle(request, context: context) }
     nostr.on("/api/nostr", method: .options) { _, _ in
         // Reached only when the origin is not allowed (the CORS middleware answers allowed preflights).
         Response(status: .forbidden)
