@@ -45,6 +45,23 @@ struct AddressRateLimiterTests {
         #expect(limiter.take(for: addresses[0], now: self.start) == nil)
         #expect(limiter.take(for: addresses[4], now: self.start) != nil)
     }
+
+    @Test func askingAboutAnAddressKeepsItsBucketAndRemembersNoNewOne() throws {
+        let limiter = AddressRateLimiter(rate: .init(burst: 1, perSecond: 0.001), capacity: 4)
+        let addresses = try (1...4).map { ClientAddress(try SocketAddress(ipAddress: "203.0.113.\($0)", port: 1)) }
+        #expect(limiter.take(for: addresses[0], now: self.start) == nil)
+        #expect(limiter.take(for: addresses[1], now: self.start) == nil)
+        // The third address starts a new generation; the first two are now the previous one.
+        #expect(limiter.take(for: addresses[2], now: self.start) == nil)
+        // Asked about from the previous generation, the first address keeps its empty bucket...
+        #expect(limiter.wait(for: addresses[0], now: self.start) != nil)
+        #expect(limiter.wait(for: addresses[0], now: self.start) != nil)
+        #expect(limiter.take(for: addresses[0], now: self.start) != nil)
+        // ...and an address never seen is not remembered for being asked about.
+        let before = limiter.trackedAddresses
+        #expect(limiter.wait(for: addresses[3], now: self.start) == nil)
+        #expect(limiter.trackedAddresses == before)
+    }
 }
 
 struct BearerTokenTests {

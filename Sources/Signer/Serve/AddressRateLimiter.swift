@@ -43,7 +43,10 @@ final class AddressRateLimiter: Sendable {
     /// nil when `address` has a token left (not taking it); otherwise how long until it has one.
     func wait(for address: ClientAddress, now: ContinuousClock.Instant = .now) -> Duration? {
         self.state.withLock { state in
-            let bucket = self.refilled(Self.lookUp(address, in: &state), now: now)
+            // An address never seen has a full bucket and is not remembered for being asked about.
+            guard let known = Self.lookUp(address, in: &state) else { return nil }
+            let bucket = self.refilled(known, now: now)
+            self.store(bucket, for: address, in: &state)
             return bucket.tokens >= 1 ? nil : self.timeToNextToken(bucket)
         }
     }
