@@ -18,7 +18,7 @@ RUN swift build -c release --product signer --static-swift-stdlib \
     && install -D -m 0755 "$(swift build -c release --show-bin-path)/signer" /out/signer
 
 # Runtime stage: the binary, the C libraries it links (tools/check-runtime-libraries.py checks this list against
-# `ldd` of a release build in `make test`), CA certificates for wss:// relays and the KMS, and a user of its own
+# `ldd`: of the debug build in `make test`, of a release build in `make test-packaging-release`), CA certificates for wss:// relays and the KMS, and a user of its own
 # (/run/signer-kek is where docker-compose.yml mounts the KEK file its instances share).
 FROM debian:bookworm-slim
 RUN apt-get update \

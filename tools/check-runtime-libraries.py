@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
 """Checks that the runtime stage of the Dockerfile provides every shared library a release `signer` binary needs.
 
-    tools/check-runtime-libraries.py <release binary> [Dockerfile]
+    tools/check-runtime-libraries.py [--swift-runtime-linked-dynamically] <binary> [Dockerfile]
 
 No Docker engine runs on the build machines, so this is what can be checked here: `ldd` lists the libraries the
 binary loads, `dpkg -S` names the Debian package that provides each, and every such package must be installed by the
 runtime stage's `apt-get install` or be part of debian:bookworm-slim itself. The Swift runtime must be linked in
-statically (nothing from the toolchain's directories). Prints one line per library and exits 1 on any problem."""
+statically (nothing from the toolchain's directories). Prints one line per library and exits 1 on any problem.
+
+`--swift-runtime-linked-dynamically` checks a debug build, which loads the Swift runtime from the toolchain (debug
+builds with tests cannot link it statically): those libraries are listed as `swift runtime` and every other library
+is checked as for a release build. The C libraries a binary links do not depend on the build configuration."""
 
 import pathlib
 import re
@@ -62,8 +66,11 @@ def owning_package(path: str) -> str | None:
 
 
 def main() -> int:
-    binary = pathlib.Path(sys.argv[1])
-    dockerfile = pathlib.Path(sys.argv[2] if len(sys.argv) > 2 else pathlib.Path(__file__).resolve().parents[1] / "Dockerfile")
+    arguments = sys.argv[1:]
+    swift_runtime_dynamic = "--swift-runtime-linked-dynamically" in arguments
+    arguments = [argument for argument in arguments if argument != "--swift-runtime-linked-dynamically"]
+    binary = pathlib.Path(arguments[0])
+    dockerfile = pathlib.Path(arguments[1] if len(arguments) > 1 else pathlib.Path(__file__).resolve().parents[1] / "Dockerfile")
     image, installed = runtime_packages(dockerfile)
     problems = []
     if image != "debian:bookworm-slim":
@@ -72,6 +79,9 @@ def main() -> int:
     for name, path in needed_libraries(binary):
         if path is None:
             problems.append(f"{name}: not found on this machine")
+            continue
+        if "swift" in path.lower() and swift_runtime_dynamic:
+            print(f"{name}: swift runtime")
             continue
         if "swift" in path.lower():
             problems.append(f"{name}: from the Swift toolchain ({path}); build with --static-swift-stdlib")

@@ -1,8 +1,7 @@
 """The container packaging, checked without a Docker engine: the runtime stage provides every shared library the
-release binary loads (`ldd`), the Swift runtime is linked in statically, and docker-compose.yml wires PostgreSQL,
-Redis and two signer instances. `make test-packaging` builds the release binary and runs this file."""
+binary loads (`ldd` of the debug build here; `test_packaging_release.py` checks a release build as the Dockerfile
+makes it), and docker-compose.yml wires PostgreSQL, Redis and two signer instances."""
 
-import os
 import pathlib
 import subprocess
 import sys
@@ -15,41 +14,38 @@ from conftest import REPOSITORY
 CHECK = REPOSITORY / "tools" / "check-runtime-libraries.py"
 
 
+def check(binary: pathlib.Path, dockerfile: pathlib.Path, *options: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(CHECK), *options, str(binary), str(dockerfile)], capture_output=True, text=True, timeout=120
+    )
+
+
 @pytest.fixture(scope="module")
-def release_binary() -> pathlib.Path:
-    path = os.environ.get("SIGNER_RELEASE_BIN")
-    if path is None:
-        pytest.fail("SIGNER_RELEASE_BIN is not set: run this through `make test-packaging`")
-    return pathlib.Path(path)
+def debug_binary(signer) -> pathlib.Path:
+    return signer.path
 
 
-def check(binary: pathlib.Path, dockerfile: pathlib.Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(CHECK), str(binary), str(dockerfile)], capture_output=True, text=True, timeout=120)
-
-
-def test_the_runtime_stage_provides_every_library_the_release_binary_loads(release_binary):
-    result = check(release_binary, REPOSITORY / "Dockerfile")
+def test_the_runtime_stage_provides_every_c_library_the_binary_loads(debug_binary):
+    result = check(debug_binary, REPOSITORY / "Dockerfile", "--swift-runtime-linked-dynamically")
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert "libsecp256k1.so.1: libsecp256k1-1" in lines
-    assert not any("swift" in line.lower() for line in lines)
+    assert "libc.so.6: libc6" in lines
+    assert "libswiftCore.so: swift runtime" in lines
 
 
-def test_the_check_refuses_a_runtime_stage_without_libsecp256k1(release_binary, tmp_path):
+def test_the_check_refuses_a_runtime_stage_without_libsecp256k1(debug_binary, tmp_path):
     dockerfile = tmp_path / "Dockerfile"
     dockerfile.write_text((REPOSITORY / "Dockerfile").read_text().replace("libsecp256k1-1 ", ""))
-    result = check(release_binary, dockerfile)
+    result = check(debug_binary, dockerfile, "--swift-runtime-linked-dynamically")
     assert result.returncode == 1
     assert "problem: libsecp256k1.so.1: provided by libsecp256k1-1, which the runtime stage does not install" in result.stdout.splitlines()
 
 
-def test_the_check_refuses_a_binary_with_the_swift_runtime_linked_dynamically(tmp_path):
-    debug = REPOSITORY / ".build" / "debug" / "signer"
-    if not debug.exists():
-        pytest.fail("the debug build is missing: make test builds it first")
-    result = check(debug, REPOSITORY / "Dockerfile")
+def test_the_check_refuses_a_swift_runtime_linked_dynamically_unless_told(debug_binary):
+    result = check(debug_binary, REPOSITORY / "Dockerfile")
     assert result.returncode == 1
-    assert any(line.startswith("problem: libswiftCore.so: from the Swift toolchain") for line in result.stdout.splitlines())
+    assert "problem: libswiftCore.so: from the Swift toolchain" in "\n".join(result.stdout.splitlines())
 
 
 def test_the_dockerfile_builds_statically_runs_as_its_own_user_and_checks_health():
