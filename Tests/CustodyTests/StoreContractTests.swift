@@ -313,6 +313,33 @@ struct Fixtures {
     }
 
     @Test(arguments: StoreKind.allCases)
+    func aLargeAuditBatchIsWrittenWholeAndInOrder(kind: StoreKind) async throws {
+        let (store, dispose) = try await kind.makeStore()
+        defer { Task { await dispose() } }
+        // More rows than one SQLite statement carries, and not a multiple of it.
+        var records: [AuditRecord] = []
+        for index in 0..<257 {
+            let kind: Int? = index % 5 == 0 ? nil : index
+            let eventID: String? = index % 7 == 0 ? nil : String(format: "%064x", index)
+            let client: String? = index % 11 == 0 ? String(repeating: "c", count: 64) : nil
+            records.append(
+                AuditRecord(
+                    recordedAt: 5_000 + Int64(index), keyID: "key-\(index % 3)", authorizationID: index % 2 == 0 ? "auth-\(index)" : nil,
+                    path: .http, method: "sign_event", kind: kind, eventID: eventID, clientPublicKey: client,
+                    outcome: index % 13 == 0 ? "forbidden" : "ok"
+                )
+            )
+        }
+        try await store.appendAudit(records)
+        let read = try await store.audit(keyID: nil, authorizationID: nil, limit: 1000).map { record -> AuditRecord in
+            var record = record
+            record.sequence = nil
+            return record
+        }
+        #expect(read == records.reversed())
+    }
+
+    @Test(arguments: StoreKind.allCases)
     func auditNewestFirstWithFilters(kind: StoreKind) async throws {
         let (store, dispose) = try await kind.makeStore()
         defer { Task { await dispose() } }

@@ -35,5 +35,12 @@ url=$(sed -n 's/^signer listening on //p' "$work/serve.out")
 key=$("$signer" keys create --server "$url" --label bench --json | sed -n 's/.*"id":"\([^"]*\)".*/\1/p')
 token=$("$signer" authorizations create "$key" --server "$url" --name wrk --json \
     --policy '{"name":"bench","methods":["sign_event"],"kinds":[1]}' | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$server/stat"; }
 echo "signer serve at $url, $(nproc) cores shared with wrk; $connections connections for $duration"
-wrk -t2 -c"$connections" -d"$duration" --latency -s tools/bench/sign_event.lua "$url/api/nostr" -- "$token"
+before=$(cpu_ticks)
+wrk -t2 -c"$connections" -d"$duration" --latency -s tools/bench/sign_event.lua "$url/api/nostr" -- "$token" | tee "$work/wrk.out"
+after=$(cpu_ticks)
+requests=$(awk '/requests in/ { print $1 }' "$work/wrk.out")
+# The signer's own CPU (user + system) per request: steadier than requests/s on a shared machine.
+awk -v ticks=$((after - before)) -v hz="$(getconf CLK_TCK)" -v requests="$requests" \
+    'BEGIN { printf "signer CPU per request: %.0f us\n", ticks / hz * 1e6 / requests }'

@@ -364,18 +364,32 @@ public final class SQLiteCustodyStore: CustodyStore {
 
     // MARK: Audit
 
+    /// Rows per INSERT: 9 parameters each stays under SQLite's oldest limit of 999 bound parameters.
+    static let auditRowsPerStatement = 100
+
     public func appendAudit(_ records: [AuditRecord]) async throws {
         guard !records.isEmpty else { return }
+        // A few multi-row statements per batch: each statement is a trip through SQLiteNIO's thread, and one per
+        // record cost more than the signatures they describe under load.
         try await self.transaction {
-            for record in records {
+            var start = records.startIndex
+            while start < records.endIndex {
+                let chunk = records[start..<min(start + Self.auditRowsPerStatement, records.endIndex)]
+                let placeholders = Array(repeating: "(?, ?, ?, ?, ?, ?, ?, ?, ?)", count: chunk.count).joined(separator: ", ")
+                var binds: [SQLiteData] = []
+                binds.reserveCapacity(chunk.count * 9)
+                for record in chunk {
+                    binds += [
+                        .integer(Int(record.recordedAt)), .text(record.keyID), .text(record.authorizationID), .text(record.path.rawValue),
+                        .text(record.method), .integer(record.kind), .text(record.eventID), .text(record.clientPublicKey), .text(record.outcome),
+                    ]
+                }
                 try await self.run(
-                    """
-                    INSERT INTO audit_records (recorded_at, key_id, authorization_id, path, method, kind, event_id, client_public_key, outcome)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                    [.integer(Int(record.recordedAt)), .text(record.keyID), .text(record.authorizationID), .text(record.path.rawValue),
-                     .text(record.method), .integer(record.kind), .text(record.eventID), .text(record.clientPublicKey), .text(record.outcome)]
+                    "INSERT INTO audit_records (recorded_at, key_id, authorization_id, path, method, kind, event_id, client_public_key, outcome) VALUES "
+                        + placeholders,
+                    binds
                 )
+                start += chunk.count
             }
         }
     }
