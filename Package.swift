@@ -45,11 +45,14 @@ let package = Package(
         ),
         // glibc's <malloc.h> (heap-in-use statistics for the benchmarks); no library to link.
         .systemLibrary(name: "CGlibcMalloc"),
+        // glibc's <sys/random.h> (getrandom); no library to link.
+        .systemLibrary(name: "CGetRandom"),
         // The folder is Sources/Crypto; the module cannot be called Crypto because swift-crypto owns that name.
         .target(
             name: "NostrCrypto",
             dependencies: [
                 "CSecp256k1",
+                "CGetRandom",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
             ],

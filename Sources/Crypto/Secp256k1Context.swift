@@ -1,4 +1,8 @@
 import CSecp256k1
+#if os(Linux)
+import CGetRandom
+import Glibc
+#endif
 
 /// The one libsecp256k1 context this process uses.
 ///
@@ -26,18 +30,27 @@ final class Secp256k1Context: @unchecked Sendable {
 /// Random bytes from the operating system's CSPRNG (`getrandom` on Linux).
 public enum SystemRandom {
     public static func bytes(count: Int) -> [UInt8] {
-        var generator = SystemRandomNumberGenerator()
         var output = [UInt8](repeating: 0, count: count)
-        var index = 0
-        while index < count {
-            let word = generator.next()
-            withUnsafeBytes(of: word) { wordBytes in
-                for byte in wordBytes where index < count {
-                    output[index] = byte
-                    index += 1
-                }
-            }
-        }
+        output.withUnsafeMutableBytes { self.fill($0) }
         return output
+    }
+
+    /// Fills `buffer` with one `getrandom` call where the kernel allows (the standard library's generator makes one
+    /// call per 8 bytes: four for each signature's auxiliary randomness).
+    public static func fill(_ buffer: UnsafeMutableRawBufferPointer) {
+        #if os(Linux)
+        var filled = 0
+        while filled < buffer.count {
+            let result = getrandom(buffer.baseAddress! + filled, buffer.count - filled, 0)
+            if result < 0 {
+                guard errno == EINTR else { fatalError("getrandom failed: errno \(errno)") }
+                continue
+            }
+            filled += result
+        }
+        #else
+        var generator = SystemRandomNumberGenerator()
+        for index in buffer.indices { buffer[index] = generator.next() }
+        #endif
     }
 }

@@ -123,3 +123,13 @@ struct RequestDeadlinesTests {
         #expect(self.deadlines.inFlight == 0)
     }
 }
+
+struct TraceIDTests {
+    @Test func newTraceIDsAre32HexCharactersAndNeverRepeat() {
+        let ids = (0..<20_000).map { _ in TraceIDs.next() }
+        #expect(Set(ids).count == ids.count)
+        #expect(ids.allSatisfy { $0.utf8.count == 32 && $0.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) } })
+        // Consecutive ids share no visible counter.
+        #expect(ids[0].prefix(16) != ids[1].prefix(16) && ids[0].suffix(16) != ids[1].suffix(16))
+    }
+}

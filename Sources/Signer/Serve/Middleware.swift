@@ -16,7 +16,7 @@ struct TraceIDMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
-        let traceID = request.headers[Self.header].flatMap(Self.acceptable) ?? Hex.encode(SystemRandom.bytes(count: 16))
+        let traceID = request.headers[Self.header].flatMap(Self.acceptable) ?? TraceIDs.next()
         context.traceID = traceID
         context.logger[metadataKey: "trace_id"] = .string(traceID)
         do {
@@ -48,6 +48,34 @@ struct TraceIDMiddleware: RouterMiddleware {
             value.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7A) || $0 == 0x2D || $0 == 0x5F })
         else { return nil }
         return value
+    }
+}
+
+/// New trace ids: 32 hex characters, unique in the process and not guessable from one another, without a system call
+/// per request. A trace id is not a secret, so a counter scrambled with a random key (SplitMix64's finaliser, a
+/// bijection) is enough: it never repeats and does not reveal how many requests came before.
+enum TraceIDs {
+    private static let key: (UInt64, UInt64) = {
+        let seed = SystemRandom.bytes(count: 16)
+        return seed.withUnsafeBytes { ($0.load(fromByteOffset: 0, as: UInt64.self), $0.load(fromByteOffset: 8, as: UInt64.self)) }
+    }()
+    private static let counter = Atomic<UInt64>(0)
+
+    static func next() -> String {
+        let count = self.counter.add(1, ordering: .relaxed).newValue
+        return Self.hex(Self.mix(count &+ self.key.0)) + Self.hex(Self.mix(count ^ self.key.1))
+    }
+
+    private static func mix(_ value: UInt64) -> UInt64 {
+        var z = value &* 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    private static func hex(_ value: UInt64) -> String {
+        let text = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - text.count) + text
     }
 }
 
