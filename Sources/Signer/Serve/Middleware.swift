@@ -174,9 +174,9 @@ final class RequestDeadlines: Sendable {
     private let state = Mutex<(nextID: UInt64, entries: [UInt64: Entry])>((0, [:]))
 
     init(interval: Duration) {
+        // Holds the registry only while checking it, so the loop ends once the registry is gone.
         Task.detached { [weak self] in
-            while let deadlines = self {
-                deadlines.cancelExpired(now: .now)
+            while self?.cancelExpired(now: .now) != nil {
                 try? await Task.sleep(for: interval)
             }
         }
