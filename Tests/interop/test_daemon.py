@@ -4,6 +4,7 @@ token isolation and revocation, SIGTERM under load, and the database going away 
 import json
 import os
 import pathlib
+import signal
 import socket
 import stat
 import subprocess
@@ -173,7 +174,7 @@ def test_sigterm_under_load_answers_every_request_the_server_accepted(signer, da
     time.sleep(1.5)
     before = len(answered)
     terminated_at = time.monotonic()
-    daemon.process.send_signal(15)
+    daemon.process.send_signal(signal.SIGTERM)
     exit_code = daemon.process.wait(timeout=40)
     stop.set()
     for worker in workers:
