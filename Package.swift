@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "NostrCrypto", targets: ["NostrCrypto"]),
         .library(name: "Custody", targets: ["Custody"]),
         .library(name: "Nip46", targets: ["Nip46"]),
+        .library(name: "Cluster", targets: ["Cluster"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
@@ -88,6 +89,15 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Which instance owns which bunker: the consistent hash ring (membership over Redis comes with the cluster issue).
+        .target(
+            name: "Cluster",
+            dependencies: [
+                "NostrCrypto",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "Signer",
             dependencies: [
@@ -138,6 +148,15 @@ let package = Package(
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ClusterTests",
+            dependencies: [
+                "Cluster",
+                "NostrCrypto",
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),
