@@ -197,12 +197,13 @@ struct AuditCommand: AsyncParsableCommand {
 /// How the operator commands print for people: aligned tables and `name  value` records.
 enum OperatorFormat {
     static func text(_ value: JSONValue?) -> String {
+        guard let value else { return "-" }
         switch value {
-        case .string(let text)?: return text
-        case .number(let number)?: return number
-        case .bool(let flag)?: return flag ? "yes" : "no"
-        case nil, .null?: return "-"
-        default: return value!.serialized()
+        case .string(let text): return text
+        case .number(let number): return number
+        case .bool(let flag): return flag ? "yes" : "no"
+        case .null: return "-"
+        default: return value.serialized()
         }
     }
 
