@@ -1,4 +1,6 @@
+import Foundation
 import Hummingbird
+import Logging
 import NIOCore
 import Synchronization
 import Testing
@@ -143,5 +145,28 @@ struct TraceIDTests {
         #expect(ids.allSatisfy { $0.utf8.count == 32 && $0.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) } })
         // Consecutive ids share no visible counter.
         #expect(ids[0].prefix(16) != ids[1].prefix(16) && ids[0].suffix(16) != ids[1].suffix(16))
+    }
+}
+
+struct LogLineTests {
+    let event = LogEvent(
+        level: .warning, message: "relay \"down\"\n", metadata: ["relay": "wss://r.example", "attempt": "2"], source: "Nip46", file: "f",
+        function: "g", line: 1
+    )
+    let time = Date(timeIntervalSince1970: 1_790_000_000.25)
+
+    @Test func textLinesCarryTheLoggersAndTheEventsMetadataSorted() {
+        var handler = SignerLogHandler(label: "signer.nip46", format: .text)
+        handler[metadataKey: "trace_id"] = "abc"
+        #expect(handler.line(for: self.event, at: self.time) == "2026-09-21T14:13:20Z warning signer.nip46: attempt=2 relay=wss://r.example trace_id=abc [Nip46] relay \"down\"\n\n")
+    }
+
+    @Test func jsonLinesAreOneEscapedObject() {
+        var handler = SignerLogHandler(label: "signer.nip46", format: .json)
+        handler[metadataKey: "trace_id"] = "abc"
+        #expect(
+            handler.line(for: self.event, at: self.time)
+                == #"{"time":"2026-09-21T14:13:20.250","level":"warning","label":"signer.nip46","message":"relay \"down\"\n","attempt":"2","relay":"wss://r.example","trace_id":"abc"}"# + "\n"
+        )
     }
 }

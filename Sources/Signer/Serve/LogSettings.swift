@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NostrCrypto
 import Synchronization
 
 /// How log lines look: `text` (swift-log's stream format) or `json` (one object per line). Set by `signer serve`
@@ -14,89 +15,58 @@ enum LogSettings {
     /// The handler for `label`, as the settings are now. Logs go to stderr, so stdout stays for answers.
     static func handler(label: String) -> any LogHandler {
         let (format, level) = self.current.withLock { $0 }
-        switch format {
+        var handler = SignerLogHandler(label: label, format: format)
+        handler.logLevel = level
+        return handler
+    }
+}
+
+/// Log lines on stderr, one per event, formatted when written: swift-log's own `StreamLogHandler` formats its
+/// metadata every time a key is set, and every request sets two (its trace id and Hummingbird's request id) whether
+/// or not anything is logged.
+/// - `text`: swift-log's stream format, `time level label: key=value [source] message`;
+/// - `json`: one object per line: `time`, `level`, `label`, `message`, then the metadata as strings.
+struct SignerLogHandler: LogHandler {
+    let label: String
+    let format: ServeConfiguration.LogFormat
+    var logLevel: Logger.Level = .info
+    var metadata: Logger.Metadata = [:]
+    private static let lock = Mutex<Void>(())
+
+    init(label: String, format: ServeConfiguration.LogFormat) {
+        self.label = label
+        self.format = format
+    }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { self.metadata[key] }
+        set { self.metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let line = self.line(for: event, at: Date())
+        Self.lock.withLock { _ in FileHandle.standardError.write(Data(line.utf8)) }
+    }
+
+    /// The line `event` is written as, newline included.
+    func line(for event: LogEvent, at time: Date) -> String {
+        let merged = self.metadata.merging(event.metadata ?? [:]) { _, new in new }
+        switch self.format {
         case .text:
-            var handler = TextLogHandler(label: label)
-            handler.logLevel = level
-            return handler
+            let pairs = merged.keys.sorted().map { "\($0)=\(merged[$0]!)" }.joined(separator: " ")
+            let stamp = time.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: false).timeZone(separator: .omitted))
+            return "\(stamp) \(event.level) \(self.label):\(pairs.isEmpty ? "" : " " + pairs) [\(event.source)] \(event.message)\n"
         case .json:
-            var handler = JSONLogHandler(label: label)
-            handler.logLevel = level
-            return handler
-        }
-    }
-}
-
-/// swift-log's stream format on stderr (`time level label: key=value [source] message`), with metadata formatted
-/// when a line is written. swift-log's own `StreamLogHandler` formats its metadata every time a key is set, and every
-/// request sets two (its trace id and Hummingbird's request id) whether or not anything is logged.
-struct TextLogHandler: LogHandler {
-    let label: String
-    var logLevel: Logger.Level = .info
-    var metadata: Logger.Metadata = [:]
-    private static let lock = Mutex<Void>(())
-
-    init(label: String) { self.label = label }
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { self.metadata[key] }
-        set { self.metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        let merged = self.metadata.merging(event.metadata ?? [:]) { _, new in new }
-        let pairs = merged.keys.sorted().map { "\($0)=\(merged[$0]!)" }.joined(separator: " ")
-        let time = Date().formatted(.iso8601.year().month().day().time(includingFractionalSeconds: false).timeZone(separator: .omitted))
-        let line = "\(time) \(event.level) \(self.label):\(pairs.isEmpty ? "" : " " + pairs) [\(event.source)] \(event.message)\n"
-        Self.lock.withLock { _ in FileHandle.standardError.write(Data(line.utf8)) }
-    }
-}
-
-/// One JSON object per line on stderr: `time`, `level`, `label`, `message`, then the metadata as strings.
-struct JSONLogHandler: LogHandler {
-    let label: String
-    var logLevel: Logger.Level = .info
-    var metadata: Logger.Metadata = [:]
-    private static let lock = Mutex<Void>(())
-
-    init(label: String) { self.label = label }
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { self.metadata[key] }
-        set { self.metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        var fields: [(String, String)] = [
-            ("time", Date().formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true))),
-            ("level", event.level.rawValue), ("label", self.label), ("message", event.message.description),
-        ]
-        let merged = self.metadata.merging(event.metadata ?? [:]) { _, new in new }
-        for key in merged.keys.sorted() where !["time", "level", "label", "message"].contains(key) {
-            fields.append((key, "\(merged[key]!)"))
-        }
-        var line = "{"
-        for (index, field) in fields.enumerated() {
-            if index > 0 { line += "," }
-            line += Self.quoted(field.0) + ":" + Self.quoted(field.1)
-        }
-        line += "}\n"
-        Self.lock.withLock { _ in FileHandle.standardError.write(Data(line.utf8)) }
-    }
-
-    private static func quoted(_ text: String) -> String {
-        var output = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": output += "\\\""
-            case "\\": output += "\\\\"
-            case "\n": output += "\\n"
-            case "\r": output += "\\r"
-            case "\t": output += "\\t"
-            case _ where scalar.value < 0x20: output += String(format: "\\u%04x", scalar.value)
-            default: output.unicodeScalars.append(scalar)
+            var fields: [(String, String)] = [
+                ("time", time.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true))),
+                ("level", event.level.rawValue), ("label", self.label), ("message", event.message.description),
+            ]
+            for key in merged.keys.sorted() where !["time", "level", "label", "message"].contains(key) {
+                fields.append((key, "\(merged[key]!)"))
             }
+            // NostrCrypto's JSON writer does the escaping.
+            let members = fields.map { JSONValue.string($0.0).serialized() + ":" + JSONValue.string($0.1).serialized() }
+            return "{" + members.joined(separator: ",") + "}\n"
         }
-        return output + "\""
     }
 }
