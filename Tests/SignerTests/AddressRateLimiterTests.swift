@@ -166,7 +166,7 @@ struct LogLineTests {
         handler[metadataKey: "trace_id"] = "abc"
         #expect(
             handler.line(for: self.event, at: self.time)
-                == #"{"time":"2026-09-21T14:13:20.250","level":"warning","label":"signer.nip46","message":"relay \"down\"\n","attempt":"2","relay":"wss://r.example","trace_id":"abc"}"# + "\n"
+                == #"{"time":"2026-09-21T14:13:20.250Z","level":"warning","label":"signer.nip46","message":"relay \"down\"\n","attempt":"2","relay":"wss://r.example","trace_id":"abc"}"# + "\n"
         )
     }
 }

@@ -58,7 +58,7 @@ struct SignerLogHandler: LogHandler {
             return "\(stamp) \(event.level) \(self.label):\(pairs.isEmpty ? "" : " " + pairs) [\(event.source)] \(event.message)\n"
         case .json:
             var fields: [(String, String)] = [
-                ("time", time.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true))),
+                ("time", time.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))),
                 ("level", event.level.rawValue), ("label", self.label), ("message", event.message.description),
             ]
             for key in merged.keys.sorted() where !["time", "level", "label", "message"].contains(key) {
