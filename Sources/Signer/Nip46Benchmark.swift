@@ -217,7 +217,7 @@ extension BenchCommand {
             logger.logLevel = ProcessInfo.processInfo.environment["SIGNER_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .error
 
             // The service first: it subscribes from the second it starts, so the requests must be created after it.
-            let clock: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
+            let clock = unixClock
             let service = Nip46Service(
                 configuration: Nip46ServiceConfiguration(relays: [self.relay], workers: self.workers),
                 keys: CustodyBunkerKeys(custodian: custodian, auditLog: auditLog, clock: clock),

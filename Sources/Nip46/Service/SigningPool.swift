@@ -22,8 +22,6 @@ public final class SigningPool: Sendable {
         self.queue = WorkerPool(capacity: queueCapacity, workers: workers)
     }
 
-    public var workers: Int { self.queue.workers }
-    public var queueCapacity: Int { self.queue.capacity }
     /// Work waiting for a worker.
     public var depth: Int { self.queue.depth }
 

@@ -38,7 +38,6 @@ struct APIError: Error, HTTPResponseError {
 
     static func invalidParams(_ message: String) -> Self { Self(.badRequest, "invalid_params", message) }
     static func notFound(_ message: String) -> Self { Self(.notFound, "not_found", message) }
-    static let unauthorized = Self(.unauthorized, "unauthorized", "a valid bearer token is required")
     static let internalError = Self(.internalServerError, "internal", "the signer could not complete the request; try again")
 
     func response(from request: Request, context: some RequestContext) throws -> Response {

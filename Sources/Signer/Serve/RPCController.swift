@@ -96,10 +96,7 @@ struct RPCController: Sendable {
         case .denied(let denial):
             failure = APIError(.forbidden, "forbidden", denial.description)
         case .rateLimited(let retryAfter):
-            let seconds = Nip46RequestHandler.retryAfterSeconds(retryAfter)
-            var limited = APIError(.tooManyRequests, "rate_limited", "too many requests; retry after \(seconds) s")
-            limited.headers[.retryAfter] = String(seconds)
-            failure = limited
+            failure = APIError.rateLimited(retryAfter, "too many requests")
         case .unusable:
             failure = APIError(.unauthorized, "unauthorized", "the authorization is revoked, expired or used up")
         }

@@ -113,9 +113,8 @@ struct SignerDaemon {
             var nip46: Nip46Service?
             if !self.configuration.relays.isEmpty {
                 nip46 = Nip46Service(
-                    configuration: Nip46ServiceConfiguration(
-                        relays: self.configuration.relays, workers: self.configuration.workers, queueCapacity: self.configuration.queueSize
-                    ),
+                    // Workers and queue are the shared signing pool's, passed in below.
+                    configuration: Nip46ServiceConfiguration(relays: self.configuration.relays),
                     keys: CustodyBunkerKeys(custodian: custodian, auditLog: auditLog, clock: unixClock),
                     logger: Logger(label: "signer.nip46"), metricsFactory: self.metricsFactory, signingPool: signingPool, clock: unixClock
                 )
