@@ -315,6 +315,8 @@ struct HTTPAPITests {
             let metrics = String(buffer: try await Self.get(client, "/api/metrics", token: nil).body)
             #expect(metrics.contains(#"signer_http_requests_total{route="/healthz/ready",method="GET",status="503"} 1"#))
             #expect(metrics.contains(#"signer_http_requests_total{route="/api/policies",method="GET",status="200"} 1"#))
+            // One latency histogram per route, whatever the status: both readiness answers are in it.
+            #expect(metrics.contains(#"signer_http_request_duration_seconds_count{route="/healthz/ready"} 2"#))
 
             let preflight = try await client.execute(
                 uri: "/api/nostr", method: .options, headers: [.origin: "https://app.example", .accessControlRequestMethod: "POST"]

@@ -85,10 +85,16 @@ enum TraceIDs {
 struct HTTPMetricsMiddleware: RouterMiddleware {
     typealias Context = SignerRequestContext
 
+    /// One request's labels; each label set's metric objects are made once.
+    private struct Labels: Hashable {
+        let route: String
+        let method: String
+        let status: Int
+    }
+
     private final class MetricObjects: Sendable {
         let factory: any MetricsFactory
-        let counters = Mutex<[String: Counter]>([:])
-        let timers = Mutex<[String: Timer]>([:])
+        let byLabels = Mutex<[Labels: (counter: Counter, timer: Timer)]>([:])
 
         init(factory: any MetricsFactory) { self.factory = factory }
     }
@@ -117,24 +123,23 @@ struct HTTPMetricsMiddleware: RouterMiddleware {
     private func record(_ request: Request, context: Context, status: Int, since start: ContinuousClock.Instant) {
         let route = context.endpointPath ?? "unmatched"
         let method = ["GET", "POST", "DELETE", "OPTIONS", "HEAD", "PUT", "PATCH"].contains(request.method.rawValue) ? request.method.rawValue : "other"
-        let counterKey = route + " " + method + " " + String(status)
-        let counter = self.metrics.counters.withLock { counters in
-            if let counter = counters[counterKey] { return counter }
-            let counter = Counter(
-                label: "signer_http_requests_total", dimensions: [("route", route), ("method", method), ("status", String(status))],
-                factory: self.metrics.factory
+        let labels = Labels(route: route, method: method, status: status)
+        // One lookup per request; the timer is by route alone, so the factory hands back the same histogram to
+        // every status of a route.
+        let (counter, timer) = self.metrics.byLabels.withLock { byLabels in
+            if let objects = byLabels[labels] { return objects }
+            let objects = (
+                counter: Counter(
+                    label: "signer_http_requests_total", dimensions: [("route", route), ("method", method), ("status", String(status))],
+                    factory: self.metrics.factory
+                ),
+                timer: Timer(
+                    label: "signer_http_request_duration_seconds", dimensions: [("route", route)], preferredDisplayUnit: .seconds,
+                    factory: self.metrics.factory
+                )
             )
-            counters[counterKey] = counter
-            return counter
-        }
-        let timer = self.metrics.timers.withLock { timers in
-            if let timer = timers[route] { return timer }
-            let timer = Timer(
-                label: "signer_http_request_duration_seconds", dimensions: [("route", route)], preferredDisplayUnit: .seconds,
-                factory: self.metrics.factory
-            )
-            timers[route] = timer
-            return timer
+            byLabels[labels] = objects
+            return objects
         }
         counter.increment()
         timer.record(duration: start.duration(to: .now))
