@@ -32,6 +32,7 @@ struct AddressRateLimiterTests {
         let otherNetwork = ClientAddress(try SocketAddress(ipAddress: "2001:db8:1:3::1", port: 1))
         let mapped = ClientAddress(try SocketAddress(ipAddress: "::ffff:192.0.2.1", port: 1))
         #expect(host == sameNetwork && host != otherNetwork && mapped == self.first)
+        #expect(self.first != .unknown && host != .unknown && ClientAddress(nil) == .unknown)
         #expect(limiter.take(for: host, now: self.start) == nil)
         #expect(limiter.take(for: sameNetwork, now: self.start) == .seconds(1))
         #expect(limiter.take(for: otherNetwork, now: self.start) == nil)

@@ -104,23 +104,32 @@ struct ClientAddress: Hashable, Sendable {
 
     private init(bytes: [UInt8]) { self.bytes = bytes }
 
+    /// Byte offsets of the address in `sockaddr_in` (after family and port) and `sockaddr_in6` (after family, port and
+    /// flow info), the same on Linux and the BSDs.
+    private static let ipv4Offset = 4
+    private static let ipv6Offset = 8
+
+    /// From the socket address itself (every request computes one): no formatting to text and parsing back.
     init(_ address: SocketAddress?) {
-        guard let text = address?.ipAddress else {
+        guard let address else {
             self = .unknown
             return
         }
-        var raw = [UInt8](repeating: 0, count: 16)
-        if inet_pton(AF_INET, text, &raw) == 1 {
-            self.bytes = Array(raw.prefix(4))
-        } else if inet_pton(AF_INET6, text, &raw) == 1 {
-            // An IPv4 client reaching a dual-stack socket arrives as ::ffff:a.b.c.d; it is that IPv4 address.
-            if raw.prefix(10).allSatisfy({ $0 == 0 }) && raw[10] == 0xff && raw[11] == 0xff {
-                self.bytes = Array(raw.suffix(4))
-            } else {
-                self.bytes = Array(raw.prefix(8))
+        self = address.withSockAddr { pointer, length -> ClientAddress in
+            let raw = UnsafeRawBufferPointer(start: UnsafeRawPointer(pointer), count: length)
+            switch Int32(pointer.pointee.sa_family) {
+            case AF_INET where length >= Self.ipv4Offset + 4:
+                return ClientAddress(bytes: Array(raw[Self.ipv4Offset..<(Self.ipv4Offset + 4)]))
+            case AF_INET6 where length >= Self.ipv6Offset + 16:
+                let ip = Array(raw[Self.ipv6Offset..<(Self.ipv6Offset + 16)])
+                // An IPv4 client reaching a dual-stack socket arrives as ::ffff:a.b.c.d; it is that IPv4 address.
+                if ip.prefix(10).allSatisfy({ $0 == 0 }) && ip[10] == 0xff && ip[11] == 0xff {
+                    return ClientAddress(bytes: Array(ip.suffix(4)))
+                }
+                return ClientAddress(bytes: Array(ip.prefix(8)))
+            default:
+                return .unknown
             }
-        } else {
-            self = .unknown
         }
     }
 }
