@@ -78,24 +78,16 @@ struct HealthController: Sendable {
         )
     }
 
-    /// nil when `body` finished in time without throwing; otherwise what went wrong, in a few words.
+    /// nil when `body` finished in time without throwing; otherwise what went wrong, in a few words. The deadline is
+    /// the request deadlines' own mechanism, with the probe's shorter limit.
     private static func check(_ body: @escaping @Sendable () async throws -> Void) async -> String? {
-        await withTaskGroup(of: String?.self) { group in
-            group.addTask {
-                do {
-                    try await body()
-                    return nil
-                } catch {
-                    return "failed: \(error)"
-                }
-            }
-            group.addTask {
-                try? await Task.sleep(for: Self.checkDeadline)
-                return "no answer within \(Self.checkDeadline.components.seconds) s"
-            }
-            let first = await group.next()!
-            group.cancelAll()
-            return first
+        do {
+            try await RequestDeadlines.shared.run(limit: Self.checkDeadline, body)
+            return nil
+        } catch let error as APIError where error.code == "timeout" {
+            return "no answer within \(Self.checkDeadline.components.seconds) s"
+        } catch {
+            return "failed: \(error)"
         }
     }
 }
