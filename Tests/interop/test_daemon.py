@@ -294,6 +294,8 @@ def test_metrics_pass_promtool_and_discovery_names_the_relays(signer, tmp_path):
             assert (probe.returncode, probe.text) == (0, "ok\n")
             not_ready = signer.run("probe", "--url", started.url + "/no-such-probe")
             assert (not_ready.returncode, not_ready.error_line) == (1, f"Error: {started.url}/no-such-probe answered 404")
+            nobody = signer.run("probe", "--url", f"http://127.0.0.1:{free_port()}/health")
+            assert nobody.returncode == 1 and nobody.error_line.endswith("/health did not answer: Connection refused")
             discovery = started.request("GET", "/.well-known/nostr.json?name=_")
             assert discovery.headers["access-control-allow-origin"] == "*"
             assert discovery.json["nip46"] == {"relays": [relay_url]}

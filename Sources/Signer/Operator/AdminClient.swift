@@ -28,6 +28,12 @@ struct AdminClient: Sendable {
         return text.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// Why a request got no answer, in the system's words when it is a socket error ("Connection refused").
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? IOError { return String(cString: strerror(error.errnoCode)) }
+        return "\(error)"
+    }
+
     /// Sends one request; returns the parsed body of a 2xx answer (nil when it has none).
     /// - Throws: ``CommandLineError`` with the server's error message, or why it could not be reached.
     func send(_ method: HTTPMethod, _ path: String, body: JSONValue? = nil) async throws -> JSONValue? {
@@ -43,10 +49,8 @@ struct AdminClient: Sendable {
         do {
             response = try await HTTPClient.shared.execute(request, timeout: self.timeout)
             bytes = try await response.body.collect(upTo: 16 * 1024 * 1024)
-        } catch let error as IOError {
-            throw CommandLineError("cannot reach the signer at \(self.server): \(String(cString: strerror(error.errnoCode)))")
         } catch {
-            throw CommandLineError("cannot reach the signer at \(self.server): \(error)")
+            throw CommandLineError("cannot reach the signer at \(self.server): \(Self.describe(error))")
         }
         let parsed = bytes.readableBytes == 0 ? nil : try? JSONValue.parse(Array(bytes.readableBytesView))
         guard (200..<300).contains(response.status.code) else {

@@ -21,7 +21,7 @@ struct ProbeCommand: AsyncParsableCommand {
             let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: self.url), timeout: .seconds(self.timeout))
             status = response.status.code
         } catch {
-            throw CommandLineError("\(self.url) did not answer: \(error)")
+            throw CommandLineError("\(self.url) did not answer: \(AdminClient.describe(error))")
         }
         guard status == 200 else { throw CommandLineError("\(self.url) answered \(status)") }
         CommandLineIO.writeLine("ok")
