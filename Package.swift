@@ -44,6 +44,12 @@ let package = Package(
             pkgConfig: "libsecp256k1",
             providers: [.apt(["libsecp256k1-dev"])]
         ),
+        // hiredis from the distribution (Debian: libhiredis-dev 0.14): the Redis protocol for the cluster.
+        // Its pkg-config file adds a flag SwiftPM refuses (-D_FILE_OFFSET_BITS=64), so the header is found in /usr/include.
+        .systemLibrary(
+            name: "CHiredis",
+            providers: [.apt(["libhiredis-dev"])]
+        ),
         // glibc's <malloc.h> (heap-in-use statistics for the benchmarks); no library to link.
         .systemLibrary(name: "CGlibcMalloc"),
         // glibc's <sys/random.h> (getrandom); no library to link.
@@ -89,12 +95,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // Which instance owns which bunker: the consistent hash ring (membership over Redis comes with the cluster issue).
+        // Which instance owns which bunker: the consistent hash ring, membership and the broadcast over Redis.
         .target(
             name: "Cluster",
             dependencies: [
                 "NostrCrypto",
+                "CHiredis",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "DequeModule", package: "swift-collections"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -104,6 +114,7 @@ let package = Package(
                 "NostrCrypto",
                 "Custody",
                 "Nip46",
+                "Cluster",
                 "CGlibcMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -156,6 +167,9 @@ let package = Package(
             dependencies: [
                 "Cluster",
                 "NostrCrypto",
+                "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings

@@ -11,7 +11,9 @@ set -euo pipefail
 #   postgresql        the PostgreSQL store's tests start a private server on loopback (tools/test-services.sh)
 #   prometheus        promtool, which checks the daemon's /api/metrics output in the tests (the server is not started)
 #   wrk               the HTTP benchmark (make bench-http)
-packages=(libsecp256k1-dev pkg-config python3-venv gcc postgresql prometheus wrk)
+#   libhiredis-dev    the Redis protocol for cluster membership and broadcast (CHiredis system-library target)
+#   redis-server      the cluster tests start private Redis servers on loopback
+packages=(libsecp256k1-dev pkg-config python3-venv gcc postgresql prometheus wrk libhiredis-dev redis-server)
 
 missing=()
 for package in "${packages[@]}"; do

@@ -78,4 +78,17 @@ public struct HashRing: Sendable, Equatable {
     public func owner(of bunker: PublicKey) -> MemberID? {
         self.owner(of: bunker.bytes)
     }
+
+    /// The fraction of the key space `member` owns (0 when it is not in the ring): the arcs that end at its points.
+    public func share(of member: MemberID) -> Double {
+        guard let index = self.members.firstIndex(of: member) else { return 0 }
+        guard self.members.count > 1 else { return 1 }
+        var owned: UInt64 = 0
+        for (offset, point) in self.points.enumerated() where point.member == index {
+            // The arc from the previous point (exclusive) to this one (inclusive), wrapping below zero.
+            let previous = self.points[offset == 0 ? self.points.count - 1 : offset - 1].position
+            owned &+= point.position &- previous
+        }
+        return Double(owned) / 18_446_744_073_709_551_616.0
+    }
 }

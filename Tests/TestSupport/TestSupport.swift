@@ -53,3 +53,50 @@ private func loopbackAddress(port: UInt16) -> sockaddr_in {
     address.sin_port = port.bigEndian
     return address
 }
+
+public struct RedisServerError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+/// A private redis-server on a loopback port (Debian's redis-server package), with nothing saved to disk; `stop()`
+/// and `start()` again on the same port stand for an outage.
+public final class RedisServer: @unchecked Sendable {
+    public let port: Int
+    private let arguments: [String]
+    private let lock = NSLock()
+    private var process: Process?
+
+    public init(arguments: [String] = []) throws {
+        self.port = try freeLoopbackPort()
+        self.arguments = arguments
+        try self.start()
+    }
+
+    deinit { self.stop() }
+
+    public var url: String { "redis://127.0.0.1:\(self.port)" }
+
+    public func start() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/redis-server")
+        process.arguments = ["--port", "\(self.port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--loglevel", "warning"] + self.arguments
+        process.standardOutput = FileHandle.nullDevice
+        do { try process.run() } catch { throw RedisServerError(description: "cannot start /usr/bin/redis-server (install redis-server: make deps): \(error)") }
+        self.lock.withLock { self.process = process }
+        for _ in 0..<200 {
+            if canConnect(port: self.port) { return }
+            usleep(25_000)
+        }
+        throw RedisServerError(description: "redis-server did not start on port \(self.port)")
+    }
+
+    /// Kills the server at once (SIGKILL: no goodbye to its clients) and waits for it to exit.
+    public func stop() {
+        guard let process = self.lock.withLock({ () -> Process? in
+            defer { self.process = nil }
+            return self.process
+        }) else { return }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+}
