@@ -15,12 +15,14 @@ struct Nip46ServiceTests {
     let replies = ReplyLog()
     let now: Int64 = 1_700_000_000
 
-    func service(queueCapacity: Int = 16, workers: Int = 1) -> Nip46Service {
+    func service(queueCapacity: Int = 16, workers: Int = 1, ownership: (any RequestOwnership)? = nil, declinedWindow: Duration = .seconds(10)) -> Nip46Service {
         let replies = self.replies
         let now = self.now
         return Nip46Service(
-            configuration: Nip46ServiceConfiguration(relays: ["ws://daemon"], workers: workers, queueCapacity: queueCapacity),
-            keys: self.keys, logger: Logger(label: "test"), metricsFactory: self.metrics, clock: { now },
+            configuration: Nip46ServiceConfiguration(
+                relays: ["ws://daemon"], workers: workers, queueCapacity: queueCapacity, declinedRequestWindow: declinedWindow
+            ),
+            keys: self.keys, logger: Logger(label: "test"), metricsFactory: self.metrics, ownership: ownership, clock: { now },
             publisher: { event, relays in
                 replies.append(event, relays)
                 return relays.first
@@ -112,6 +114,46 @@ struct Nip46ServiceTests {
         #expect(try self.dropped("undecryptable") == 1)
     }
 
+    @Test("in a cluster, requests for bunkers another member owns are declined; a ring change hands them over, claimed first")
+    func ownership() async throws {
+        let ownership = TestOwnership()
+        let service = self.service(ownership: ownership)
+        _ = self.keys.session.pin(self.client.publicKey, secret: "s3cret")
+        let first = try self.request(#"{"id":"first","method":"ping","params":[]}"#)
+        let second = try self.request(#"{"id":"second","method":"ping","params":[]}"#)
+        let third = try self.request(#"{"id":"third","method":"ping","params":[]}"#)
+        self.deliver(first, to: service)
+        self.deliver(first, to: service, relay: "ws://other")
+        self.deliver(second, to: service)
+        self.deliver(third, to: service)
+        #expect(try self.metrics.expectCounter("signer_nip46_rejected_not_owner_total").totalValue == 4)
+        // The previous owner answered `second` before it went.
+        ownership.claimedElsewhere.withLock { $0 = [second.id] }
+        ownership.owned.withLock { $0 = true }
+        service.ownershipChanged()
+        let answers = try await self.replies(2, from: service)
+        #expect(Set(answers.map(\.id)) == ["first", "third"])
+        #expect(ownership.claims.withLock { $0 } .sorted { $0.description < $1.description } == [first.id, second.id, third.id].sorted { $0.description < $1.description })
+        #expect(try self.dropped("claimed_elsewhere") == 1)
+        // Handed over once: another change finds nothing left.
+        service.ownershipChanged()
+        #expect(ownership.claims.withLock { $0.count } == 3)
+    }
+
+    @Test("declined requests older than the window are not handed over")
+    func declinedWindow() async throws {
+        let ownership = TestOwnership()
+        let service = self.service(ownership: ownership, declinedWindow: .milliseconds(50))
+        _ = self.keys.session.pin(self.client.publicKey, secret: "s3cret")
+        self.deliver(try self.request(#"{"id":"old","method":"ping","params":[]}"#), to: service)
+        try await Task.sleep(for: .milliseconds(100))
+        self.deliver(try self.request(#"{"id":"new","method":"ping","params":[]}"#), to: service)
+        ownership.owned.withLock { $0 = true }
+        service.ownershipChanged()
+        let answers = try await self.replies(1, from: service)
+        #expect(answers.map(\.id) == ["new"])
+    }
+
     @Test("when the queue is full the request is answered busy:, not dropped")
     func busy() async throws {
         let service = self.service(queueCapacity: 1)
@@ -179,4 +221,18 @@ final class ReplyLog: Sendable {
     func append(_ event: Event, _ relays: [String]) { self.items.withLock { $0.append((event, relays)) } }
     var all: [(event: Event, relays: [String])] { self.items.withLock { $0 } }
     var count: Int { self.items.withLock { $0.count } }
+}
+
+/// Ownership a test switches by hand; records every claim.
+final class TestOwnership: RequestOwnership {
+    let owned = Mutex(false)
+    let claimedElsewhere = Mutex<Set<EventID>>([])
+    let claims = Mutex<[EventID]>([])
+
+    func owns(_ bunker: PublicKey) -> Bool { self.owned.withLock { $0 } }
+
+    func claim(_ eventID: EventID) async -> Bool {
+        self.claims.withLock { $0.append(eventID) }
+        return !self.claimedElsewhere.withLock { $0.contains(eventID) }
+    }
 }

@@ -30,6 +30,10 @@ public struct Nip46ServiceConfiguration: Sendable, Hashable {
     /// rather than one per request. A capacity of 0 turns the cache off.
     public var transportKeyCacheCapacity: Int
     public var transportKeyTimeToLive: Int64
+    /// In a cluster: how long a request another instance owned is kept, to be answered here if that instance leaves
+    /// or dies first (``RequestOwnership``), and how many are kept.
+    public var declinedRequestWindow: Duration
+    public var declinedRequestCapacity: Int
     /// Connection settings for every relay.
     public var relay: RelayConfiguration
 
@@ -45,6 +49,8 @@ public struct Nip46ServiceConfiguration: Sendable, Hashable {
         seenEventsCapacity: Int = 200_000,
         transportKeyCacheCapacity: Int = 16_384,
         transportKeyTimeToLive: Int64 = 600,
+        declinedRequestWindow: Duration = .seconds(10),
+        declinedRequestCapacity: Int = 20_000,
         relay: RelayConfiguration = .init()
     ) {
         self.relays = relays
@@ -58,6 +64,8 @@ public struct Nip46ServiceConfiguration: Sendable, Hashable {
         self.seenEventsCapacity = seenEventsCapacity
         self.transportKeyCacheCapacity = transportKeyCacheCapacity
         self.transportKeyTimeToLive = transportKeyTimeToLive
+        self.declinedRequestWindow = declinedRequestWindow
+        self.declinedRequestCapacity = declinedRequestCapacity
         self.relay = relay
     }
 }
@@ -97,6 +105,8 @@ public final class Nip46Service: Sendable {
         /// The store or KMS failed while unlocking the bunker key: there is no key to answer with.
         case unlockFailed = "unlock_failed"
         case overloaded
+        /// Another instance of the cluster answered it (its claim came first).
+        case claimedElsewhere = "claimed_elsewhere"
     }
 
     public let configuration: Nip46ServiceConfiguration
@@ -124,6 +134,9 @@ public final class Nip46Service: Sendable {
     private let startedAt: Int64
     /// Bunkers listening on relays apps named (nostrconnect, an authorization's own relays): who AUTHs there.
     private let bunkersByRelay = Mutex<[String: Set<PublicKey>]>([:])
+    /// Which requests are this instance's in a cluster; `nil`: all of them.
+    private let ownership: (any RequestOwnership)?
+    private let declined: DeclinedRequests
     /// Where replies go; the relay pool unless a test captures them.
     private let publisher: (@Sendable (_ event: Event, _ relays: [String]) async -> String?)?
 
@@ -135,17 +148,19 @@ public final class Nip46Service: Sendable {
         logger: Logger,
         metricsFactory: any MetricsFactory = MetricsSystem.factory,
         signingPool: SigningPool? = nil,
+        ownership: (any RequestOwnership)? = nil,
         clock: @escaping @Sendable () -> Int64
     ) {
         self.init(
-            configuration: configuration, keys: keys, logger: logger, metricsFactory: metricsFactory, signingPool: signingPool, clock: clock,
-            publisher: nil
+            configuration: configuration, keys: keys, logger: logger, metricsFactory: metricsFactory, signingPool: signingPool,
+            ownership: ownership, clock: clock, publisher: nil
         )
     }
 
     /// - Parameters:
     ///   - signingPool: the daemon's pool, shared with the HTTP RPC, and run by the daemon; `nil`: the service makes
     ///     its own from `workers` and `queueCapacity` and runs it.
+    ///   - ownership: in a cluster, which requests are this instance's (``ownershipChanged()`` when that changes).
     ///   - publisher: replaces publishing through the relays (tests read the replies this way).
     init(
         configuration: Nip46ServiceConfiguration,
@@ -153,10 +168,13 @@ public final class Nip46Service: Sendable {
         logger: Logger,
         metricsFactory: any MetricsFactory = MetricsSystem.factory,
         signingPool: SigningPool? = nil,
+        ownership: (any RequestOwnership)? = nil,
         clock: @escaping @Sendable () -> Int64,
         publisher: (@Sendable (_ event: Event, _ relays: [String]) async -> String?)?
     ) {
         self.publisher = publisher
+        self.ownership = ownership
+        self.declined = DeclinedRequests(window: configuration.declinedRequestWindow, capacity: configuration.declinedRequestCapacity)
         self.startedAt = clock()
         self.configuration = configuration
         self.keys = keys
@@ -330,6 +348,25 @@ public final class Nip46Service: Sendable {
         // The signature is checked by the worker: verifying here would slow the relay's read loop, and a relay
         // drops events for subscribers that fall behind.
         let job = Job(event: event, bunker: bunker, relay: delivery.relay)
+        if let ownership = self.ownership, !ownership.owns(bunker) {
+            self.metrics.notOwner.increment()
+            self.declined.insert(job, at: .now)
+            return
+        }
+        self.enqueue(job)
+    }
+
+    /// The ring changed: answers the recently declined requests that are this instance's now (each is claimed
+    /// first, so one the previous owner answered is not answered again).
+    public func ownershipChanged() {
+        guard let ownership = self.ownership else { return }
+        let jobs = self.declined.takeOwned(at: .now) { ownership.owns($0) }
+        if !jobs.isEmpty { self.logger.info("answering requests handed over by the ring", metadata: ["count": "\(jobs.count)"]) }
+        for job in jobs { self.enqueue(job) }
+    }
+
+    private func enqueue(_ job: Job) {
+        let event = job.event
         if self.submit(job) {
             self.metrics.queueDepth.record(self.signingPool.depth)
         } else if self.stopping.load(ordering: .relaxed) {
@@ -355,6 +392,17 @@ public final class Nip46Service: Sendable {
         return true
     }
 
+    /// In a cluster, whether this instance may answer: after the signature check, so a forged copy cannot take a
+    /// real request's claim.
+    private func claim(_ job: Job) async -> Bool {
+        guard let ownership = self.ownership else { return true }
+        guard await ownership.claim(job.event.id) else {
+            self.drop(.claimedElsewhere)
+            return false
+        }
+        return true
+    }
+
     private func drop(_ reason: DropReason) {
         self.metrics.dropped(reason).increment()
     }
@@ -370,7 +418,7 @@ public final class Nip46Service: Sendable {
 
     func process(_ job: Job) async {
         let start = ContinuousClock.now
-        guard self.admit(job) else { return }
+        guard self.admit(job), await self.claim(job) else { return }
         guard let (session, request, scheme) = await self.open(job) else { return }
         let response: Nip46Response
         switch request {
@@ -387,7 +435,7 @@ public final class Nip46Service: Sendable {
 
     /// Answers `busy:` without doing the work.
     func answerBusy(_ job: Job) async {
-        guard self.admit(job) else { return }
+        guard self.admit(job), await self.claim(job) else { return }
         guard let (session, request, scheme) = await self.open(job) else { return }
         let id = (try? request.get().id) ?? ""
         self.metrics.request(method: nil, outcome: Nip46Error.Code.busy.rawValue).increment()
@@ -475,6 +523,8 @@ public final class Nip46Service: Sendable {
 struct Nip46Metrics: Sendable {
     let received: Counter
     let unpublished: Counter
+    /// Requests for bunkers another cluster member owns (kept a while in case it leaves or dies).
+    let notOwner: Counter
     let queueDepth: Gauge
     let queueWait: Timer
     let processing: Timer
@@ -484,6 +534,7 @@ struct Nip46Metrics: Sendable {
     init(factory: any MetricsFactory) {
         self.received = Counter(label: "signer_nip46_events_received_total", factory: factory)
         self.unpublished = Counter(label: "signer_nip46_replies_unpublished_total", factory: factory)
+        self.notOwner = Counter(label: "signer_nip46_rejected_not_owner_total", factory: factory)
         self.queueDepth = Gauge(label: "signer_nip46_queue_depth", factory: factory)
         self.queueWait = Timer(label: "signer_nip46_queue_wait_seconds", preferredDisplayUnit: .seconds, factory: factory)
         self.processing = Timer(label: "signer_nip46_processing_seconds", preferredDisplayUnit: .seconds, factory: factory)
