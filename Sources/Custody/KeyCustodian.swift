@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import NostrCrypto
+import Synchronization
 
 /// The outcome of ``KeyCustodian/authorize(_:request:)``.
 public enum AuthorizationDecision: Sendable, Hashable {
@@ -21,6 +22,24 @@ public struct NewAuthorization: Sendable {
     public let accessToken: String
 }
 
+/// A change to one authorization that other instances sharing the store must apply to their caches (the daemon
+/// sends it over the cluster broadcast; ``KeyCustodian/apply(_:)`` applies one received).
+public struct AuthorizationChange: Sendable, Hashable {
+    public let authorizationID: String
+    /// The revision after the change: cached copies below it are stale. `nil`: every cached copy is.
+    public let revision: Int64?
+    public let bunkerPublicKey: PublicKey
+    /// Whether the bunker still answers (false once revoked or its key deleted).
+    public let isActive: Bool
+
+    public init(authorizationID: String, revision: Int64?, bunkerPublicKey: PublicKey, isActive: Bool) {
+        self.authorizationID = authorizationID
+        self.revision = revision
+        self.bunkerPublicKey = bunkerPublicKey
+        self.isActive = isActive
+    }
+}
+
 /// The operations both request paths and the admin API perform on custody, in one place: keys are sealed before
 /// they are stored, secrets and tokens are hashed, unlocking goes through the cache, and every change that an
 /// unlocked copy could outlive invalidates it.
@@ -32,6 +51,7 @@ public final class KeyCustodian: Sendable {
     /// Bunker keys of active authorizations; call ``loadActiveBunkers()`` once at start-up.
     public let activeBunkers = ActiveBunkers()
     private let clock: @Sendable () -> Int64
+    private let changeObserver = Mutex<(@Sendable (AuthorizationChange) -> Void)?>(nil)
 
     /// Access tokens carry a fixed prefix so secret scanners can recognise a leaked one.
     public static let accessTokenPrefix = "nsat_"
@@ -48,6 +68,36 @@ public final class KeyCustodian: Sendable {
         self.cache = cache
         self.rateLimiter = rateLimiter
         self.clock = clock
+    }
+
+    // MARK: Changes other instances must see
+
+    /// Calls `observer` with every change this custodian makes to an authorization, in order.
+    public func observeChanges(_ observer: @escaping @Sendable (AuthorizationChange) -> Void) {
+        self.changeObserver.withLock { $0 = observer }
+    }
+
+    private func changed(_ change: AuthorizationChange) {
+        self.changeObserver.withLock { $0 }?(change)
+    }
+
+    /// Applies a change another instance made: drops stale cached copies, and updates the known-bunker set.
+    public func apply(_ change: AuthorizationChange) {
+        self.cache.invalidate(authorizationID: change.authorizationID, belowRevision: change.revision)
+        if change.isActive {
+            self.activeBunkers.insert(change.bunkerPublicKey)
+            self.cache.forgetMiss(for: CacheKey(bunker: change.bunkerPublicKey))
+        } else {
+            self.activeBunkers.remove(change.bunkerPublicKey)
+            self.rateLimiter.reset(key: CompactID(change.authorizationID))
+        }
+    }
+
+    /// After changes may have been missed (a gap in the cluster broadcast): drops every cached key and reloads the
+    /// known-bunker set from the store.
+    public func resynchronize() async throws {
+        self.cache.invalidateAll()
+        try await self.loadActiveBunkers()
     }
 
     // MARK: Keys
@@ -71,6 +121,9 @@ public final class KeyCustodian: Sendable {
         for authorization in authorizations {
             self.cache.invalidate(authorizationID: authorization.id)
             self.activeBunkers.remove(authorization.bunkerPublicKey)
+            if authorization.revokedAt == nil {
+                self.changed(AuthorizationChange(authorizationID: authorization.id, revision: nil, bunkerPublicKey: authorization.bunkerPublicKey, isActive: false))
+            }
         }
     }
 
@@ -106,6 +159,7 @@ public final class KeyCustodian: Sendable {
         self.activeBunkers.insert(bunker.publicKey)
         self.cache.forgetMiss(for: CacheKey(bunker: bunker.publicKey))
         self.cache.forgetMiss(for: CacheKey(tokenHash: Self.hash(accessToken)))
+        self.changed(AuthorizationChange(authorizationID: id, revision: record.revision, bunkerPublicKey: bunker.publicKey, isActive: true))
         return NewAuthorization(record: record, connectSecret: connectSecret, accessToken: accessToken)
     }
 
@@ -114,9 +168,13 @@ public final class KeyCustodian: Sendable {
         guard try await self.store.revokeAuthorization(id: id, at: self.clock()) else {
             throw CustodyError(.notFound, "authorization \(id) does not exist or is already revoked")
         }
-        if let revoked = try await self.store.authorization(id: id) { self.activeBunkers.remove(revoked.bunkerPublicKey) }
+        let revoked = try await self.store.authorization(id: id)
+        if let revoked { self.activeBunkers.remove(revoked.bunkerPublicKey) }
         self.cache.invalidate(authorizationID: id)
         self.rateLimiter.reset(key: CompactID(id))
+        if let revoked {
+            self.changed(AuthorizationChange(authorizationID: id, revision: revoked.revision, bunkerPublicKey: revoked.bunkerPublicKey, isActive: false))
+        }
     }
 
     /// Decides one request with the one policy engine, for every path and method: usability, the policy, its rate
@@ -154,6 +212,7 @@ public final class KeyCustodian: Sendable {
         )
         if case .pinned(let revision) = outcome {
             self.cache.invalidate(authorizationID: authorization.id, belowRevision: revision)
+            self.changed(AuthorizationChange(authorizationID: authorization.id, revision: revision, bunkerPublicKey: bunkerPublicKey, isActive: true))
         }
         return outcome
     }
@@ -161,7 +220,14 @@ public final class KeyCustodian: Sendable {
     /// NIP-46 `logout`: forgets the pinned client.
     public func logout(authorizationID: String, client: PublicKey) async throws -> Bool {
         let forgotten = try await self.store.unpinClient(authorizationID: authorizationID, clientPublicKey: client.hex)
-        if forgotten { self.cache.invalidate(authorizationID: authorizationID) }
+        if forgotten {
+            self.cache.invalidate(authorizationID: authorizationID)
+            if let authorization = try await self.store.authorization(id: authorizationID) {
+                self.changed(
+                    AuthorizationChange(authorizationID: authorizationID, revision: authorization.revision, bunkerPublicKey: authorization.bunkerPublicKey, isActive: true)
+                )
+            }
+        }
         return forgotten
     }
 

@@ -50,6 +50,64 @@ struct KeyCustodianTests {
         #expect(restarted.activeBunkers.count == 1 && restarted.activeBunkers.contains(other.record.bunkerPublicKey))
     }
 
+    @Test("every change another instance must see is reported in order, and applying one there drops its stale copies")
+    func changesForOtherInstances() async throws {
+        let harness = try await Self.harness()
+        defer { Task { await harness.dispose() } }
+        let custodian = harness.custodian
+        let changes = Mutex<[AuthorizationChange]>([])
+        custodian.observeChanges { change in changes.withLock { $0.append(change) } }
+        // A second instance on the same store, with no broadcast of its own.
+        let other = KeyCustodian(store: custodian.store, keks: custodian.keks, cache: DecryptedKeyCache())
+        let key = try await custodian.createKey(label: "k")
+        let created = try await custodian.createAuthorization(keyID: key.id, name: "a", policy: .full, relays: [])
+        let bunker = created.record.bunkerPublicKey
+        let client = SecretKey.generate().publicKey
+        #expect(try await custodian.connect(bunkerPublicKey: bunker, client: client, secret: created.connectSecret) == .pinned(revision: 2))
+        #expect(try await custodian.logout(authorizationID: created.record.id, client: client))
+        #expect(try await other.unlock(accessToken: created.accessToken) != nil)
+        try await custodian.revokeAuthorization(id: created.record.id)
+        let second = try await custodian.createAuthorization(keyID: key.id, name: "b", policy: .full, relays: [])
+        try await custodian.deleteKey(id: key.id)
+        let id = created.record.id
+        #expect(changes.withLock { $0 } == [
+            AuthorizationChange(authorizationID: id, revision: 1, bunkerPublicKey: bunker, isActive: true),
+            AuthorizationChange(authorizationID: id, revision: 2, bunkerPublicKey: bunker, isActive: true),
+            AuthorizationChange(authorizationID: id, revision: 3, bunkerPublicKey: bunker, isActive: true),
+            AuthorizationChange(authorizationID: id, revision: 4, bunkerPublicKey: bunker, isActive: false),
+            AuthorizationChange(authorizationID: second.record.id, revision: 1, bunkerPublicKey: second.record.bunkerPublicKey, isActive: true),
+            AuthorizationChange(authorizationID: second.record.id, revision: nil, bunkerPublicKey: second.record.bunkerPublicKey, isActive: false),
+        ])
+        // Without the change, the other instance's cached copy still signs; with it, the token is refused at once.
+        other.activeBunkers.insert(bunker)
+        #expect(try await other.unlock(accessToken: created.accessToken) != nil)
+        other.apply(changes.withLock { $0[3] })
+        #expect(try await other.unlock(accessToken: created.accessToken) == nil)
+        #expect(!other.activeBunkers.contains(bunker))
+        // A new authorization made elsewhere becomes a known bunker here.
+        other.apply(changes.withLock { $0[4] })
+        #expect(other.activeBunkers.contains(second.record.bunkerPublicKey))
+    }
+
+    @Test("resynchronising after a broadcast gap drops every cached key and reloads the known bunkers from the store")
+    func resynchronize() async throws {
+        let harness = try await Self.harness()
+        defer { Task { await harness.dispose() } }
+        let custodian = harness.custodian
+        let other = KeyCustodian(store: custodian.store, keks: custodian.keks, cache: DecryptedKeyCache())
+        let key = try await custodian.createKey(label: "k")
+        let created = try await custodian.createAuthorization(keyID: key.id, name: "a", policy: .full, relays: [])
+        try await other.loadActiveBunkers()
+        #expect(try await other.unlock(accessToken: created.accessToken) != nil)
+        // Revoked while the other instance was not listening.
+        try await custodian.revokeAuthorization(id: created.record.id)
+        #expect(try await other.unlock(accessToken: created.accessToken) != nil)
+        try await other.resynchronize()
+        #expect(try await other.unlock(accessToken: created.accessToken) == nil)
+        #expect(other.activeBunkers.count == 0)
+        #expect(other.cache.count == 0)
+    }
+
     @Test func createImportAndUnlock() async throws {
         let harness = try await Self.harness()
         defer { Task { await harness.dispose() } }

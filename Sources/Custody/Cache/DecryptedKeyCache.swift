@@ -373,6 +373,18 @@ public final class DecryptedKeyCache: Sendable {
         }
     }
 
+    /// Drops everything, remembered misses included: after a gap in the cluster broadcast, when changes made on
+    /// other instances may have been missed.
+    public func invalidateAll() {
+        self.state.withLock { state in
+            state.invalidations &+= 1
+            while let oldest = state.entries.oldestEntry, let (entry, _) = state.entries.peek(oldest.key) {
+                self.remove(oldest.key, authorizationID: entry.authorization.compactID, from: &state, reason: .invalidated)
+            }
+            while let oldest = state.negative.oldestEntry { state.negative.remove(oldest.key) }
+        }
+    }
+
     /// Forgets a remembered miss, for a bunker key or token that has just been created.
     public func forgetMiss(for lookupKey: CacheKey) {
         _ = self.state.withLock { $0.negative.remove(lookupKey) }
