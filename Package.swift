@@ -155,7 +155,7 @@ let package = Package(
         .testTarget(
             name: "SignerTests",
             dependencies: [
-                "Signer", "Custody", "Nip46", "NostrCrypto", "TestSupport",
+                "Signer", "Custody", "Nip46", "Cluster", "NostrCrypto", "TestSupport",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -1,3 +1,4 @@
+import Cluster
 import ArgumentParser
 import Configuration
 import Custody
@@ -40,7 +41,7 @@ struct HTTPAPITests {
         let components = SignerComponents(
             custodian: custodian, auditLog: AuditLog(store: store), adminToken: AdminToken(token: Self.adminToken),
             identity: try await SignerIdentity.resolve(custodian: custodian), readiness: readiness,
-            signingPool: signingPool ?? SigningPool(workers: 2, queueCapacity: 64), addressLimits: addressLimits, nip46: nil, relays: ["wss://relay.example"], corsOrigins: ["https://app.example"], prometheus: registry,
+            signingPool: signingPool ?? SigningPool(workers: 2, queueCapacity: 64), addressLimits: addressLimits, nip46: nil, cluster: nil, relays: ["wss://relay.example"], corsOrigins: ["https://app.example"], prometheus: registry,
             metricsFactory: PrometheusMetricsFactory(registry: registry), clock: unixClock
         )
         let app = Application(router: buildRouter(components))
@@ -345,6 +346,23 @@ struct HTTPAPITests {
         #expect(configuration.addressLimits.failedAuthentication?.rate == .init(burst: 20, perSecond: 10.0 / 60))
         #expect(configuration.addressLimits.admin?.rate == .init(burst: 100, perSecond: 20))
 
+        let clustered = try ServeConfiguration(
+            reader: ServeCommand.parse([]).configurationReader(environment: [
+                "SIGNER_REDIS_URL": "redis://:pw@10.0.0.5:6380/2", "SIGNER_CLUSTER_MEMBER_ID": "signer-a", "SIGNER_CLUSTER_HEARTBEAT_MS": "500",
+                "SIGNER_CLUSTER_EXPIRY_MS": "1500",
+            ])
+        )
+        #expect(
+            clustered.cluster
+                == ClusterConfiguration(
+                    endpoint: RedisEndpoint(host: "10.0.0.5", port: 6380, password: "pw", database: 2), memberID: MemberID("signer-a"),
+                    heartbeatInterval: .milliseconds(500), memberExpiry: .milliseconds(1500)
+                )
+        )
+        #expect(configuration.cluster == nil)
+        #expect(configuration.clusterHeartbeat == .seconds(2) && configuration.clusterExpiry == .seconds(6))
+        #expect(MemberID.isValid(configuration.clusterMemberID.rawValue))
+
         command = try ServeCommand.parse([])
         let cases: [([String: String], String)] = [
             (["SIGNER_HTTP_PORT": "eighty"], #"SIGNER_HTTP_PORT: expected a whole number from 0 to 65535, got "eighty""#),
@@ -356,7 +374,10 @@ struct HTTPAPITests {
             (["SIGNER_WORKERS": "0"], #"SIGNER_WORKERS: expected a whole number from 1 to 256, got "0""#),
             (["SIGNER_CORS_ORIGINS": "https://app.example/path"], #"SIGNER_CORS_ORIGINS: "https://app.example/path" is not an origin such as https://app.example"#),
             (["SIGNER_FAILED_AUTH_PER_MINUTE": "-1"], #"SIGNER_FAILED_AUTH_PER_MINUTE: expected a whole number from 0 to 1000000, got "-1""#),
-            (["SIGNER_REDIS_URL": "redis://127.0.0.1:6379/0"], "SIGNER_REDIS_URL: clustering is not available in this version; unset it to run as a single node"),
+            (["SIGNER_REDIS_URL": "redis://:hunter2hunter2@127.0.0.1:port/0"], "SIGNER_REDIS_URL: the Redis URL's port is not a number"),
+            (["SIGNER_REDIS_URL": "rediss://cache.example"], "SIGNER_REDIS_URL: rediss:// (TLS) is not supported; use redis:// on a private network or a TLS tunnel"),
+            (["SIGNER_CLUSTER_MEMBER_ID": "has space"], #"SIGNER_CLUSTER_MEMBER_ID: expected 1 to 100 of A-Z a-z 0-9 . _ : @ -, got "has space""#),
+            (["SIGNER_CLUSTER_HEARTBEAT_MS": "1000", "SIGNER_CLUSTER_EXPIRY_MS": "1500"], "SIGNER_CLUSTER_EXPIRY_MS: must be at least twice SIGNER_CLUSTER_HEARTBEAT_MS, so one late heartbeat does not drop a member"),
         ]
         for (environment, message) in cases {
             #expect(throws: ConfigurationError.self) { try ServeConfiguration(reader: command.configurationReader(environment: environment)) }

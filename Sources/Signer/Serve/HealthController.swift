@@ -1,3 +1,4 @@
+import Cluster
 import Custody
 import HTTPTypes
 import Hummingbird
@@ -22,6 +23,7 @@ struct HealthController: Sendable {
     let readiness: Readiness
     let custodian: KeyCustodian
     let nip46: Nip46Service?
+    let cluster: ClusterNode?
 
     /// How long a probe waits for the store or the KMS before calling the check failed.
     static let checkDeadline: Duration = .seconds(2)
@@ -60,7 +62,20 @@ struct HealthController: Sendable {
         } else {
             record("relays", true, "none configured (NIP-46 over relays is off)")
         }
-        record("cluster", true, "single node")
+        if let cluster = self.cluster {
+            let status = cluster.status
+            if let refusal = status.joinRefusal {
+                record("cluster", false, refusal)
+            } else if status.isOutOfContact {
+                record("cluster", false, "Redis unreachable for longer than the member expiry; serving with the last ring")
+            } else if status.isJoined {
+                record("cluster", true, "member \(status.memberID) of \(status.members), owns \(Int((status.ownedShare * 100).rounded()))% of bunkers")
+            } else {
+                record("cluster", true, "member \(status.memberID), not in the ring (\(self.nip46 == nil ? "no relays" : "waiting for relays"))")
+            }
+        } else {
+            record("cluster", true, "single node")
+        }
         let stopping = self.readiness.stopping.load(ordering: .relaxed)
         record("shutdown", !stopping, stopping ? "stopping" : "ok")
         return Self.report(checks, healthy: healthy)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Cluster
 import Configuration
 import Custody
 import Foundation
@@ -110,13 +111,20 @@ struct SignerDaemon {
             }
             let identity = try await SignerIdentity.resolve(custodian: custodian)
             let signingPool = SigningPool(workers: self.configuration.workers, queueCapacity: self.configuration.queueSize)
+            let cluster = self.configuration.cluster.map {
+                ClusterNode(configuration: $0, logger: Logger(label: "signer.cluster"), metricsFactory: self.metricsFactory)
+            }
+            if let cluster {
+                logger.info("clustered", metadata: ["member": "\(cluster.memberID)", "redis": "\(cluster.configuration.endpoint)"])
+            }
             var nip46: Nip46Service?
             if !self.configuration.relays.isEmpty {
                 nip46 = Nip46Service(
                     // Workers and queue are the shared signing pool's, passed in below.
                     configuration: Nip46ServiceConfiguration(relays: self.configuration.relays),
                     keys: CustodyBunkerKeys(custodian: custodian, auditLog: auditLog, clock: unixClock),
-                    logger: Logger(label: "signer.nip46"), metricsFactory: self.metricsFactory, signingPool: signingPool, clock: unixClock
+                    logger: Logger(label: "signer.nip46"), metricsFactory: self.metricsFactory, signingPool: signingPool,
+                    ownership: cluster.map(ClusterOwnership.init), clock: unixClock
                 )
             }
             let readiness = Readiness()
@@ -124,7 +132,7 @@ struct SignerDaemon {
             let components = SignerComponents(
                 custodian: custodian, auditLog: auditLog, adminToken: adminToken, identity: identity, readiness: readiness, signingPool: signingPool,
                 addressLimits: self.configuration.addressLimits,
-                nip46: nip46, relays: self.configuration.relays, corsOrigins: self.configuration.corsOrigins, prometheus: self.prometheus,
+                nip46: nip46, cluster: cluster, relays: self.configuration.relays, corsOrigins: self.configuration.corsOrigins, prometheus: self.prometheus,
                 metricsFactory: self.metricsFactory, clock: unixClock
             )
             let host = self.configuration.httpHost
@@ -147,10 +155,16 @@ struct SignerDaemon {
                 },
                 logger: Logger(label: "signer.http")
             )
+            var topLevel: [ServiceGroupConfiguration.ServiceConfiguration] = [
+                .init(service: app), .init(service: ShutdownWatcher(readiness: readiness, logger: logger)),
+            ]
+            if let cluster {
+                topLevel.append(.init(service: ClusterService(node: cluster, nip46: nip46, custodian: custodian, logger: Logger(label: "signer.cluster"))))
+            }
             var groupConfiguration = ServiceGroupConfiguration(
-                // The watcher is told first (the group stops services in reverse order), so probes say "stopping"
-                // while the server still finishes what is in flight.
-                services: [.init(service: app), .init(service: ShutdownWatcher(readiness: readiness, logger: logger))],
+                // The group stops services in reverse order: the cluster leaves the ring first, then the watcher
+                // makes probes say "stopping" while the server still finishes what is in flight.
+                services: topLevel,
                 gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [],
                 logger: logger
             )

@@ -1,8 +1,10 @@
+import Cluster
 import Configuration
 import Custody
 import Foundation
 import Logging
 import Nip46
+import NostrCrypto
 
 /// Everything `signer serve` reads at start-up. Each key is read from its command-line flag first, then from its
 /// environment variable; docs/configuration.md lists them all. A bad value stops start-up with one line naming the
@@ -21,8 +23,16 @@ struct ServeConfiguration: Sendable {
     /// `SIGNER_KMS_KEY_ID`, `SIGNER_KMS_ENDPOINT`: the aws-kms backend (credentials and region from `AWS_*`).
     var kmsKeyID: String?
     var kmsEndpoint: String?
-    /// `SIGNER_REDIS_URL`: absent means a single node.
-    var redisURL: String?
+    /// `SIGNER_REDIS_URL` (`redis://[[user]:password@]host[:port][/db]`): the cluster's Redis. Absent: a single node.
+    var redis: RedisEndpoint?
+    /// `SIGNER_CLUSTER_MEMBER_ID`: this instance's id in the ring (default `<host name>-<8 random hex digits>`, new
+    /// for every start); `SIGNER_CLUSTER_KEY_PREFIX` (`nostr-signer`) prefixes every Redis key and the channel.
+    var clusterMemberID: MemberID
+    var clusterKeyPrefix: String
+    /// `SIGNER_CLUSTER_HEARTBEAT_MS` (2000) and `SIGNER_CLUSTER_EXPIRY_MS` (6000, at least twice the heartbeat): how
+    /// often members heartbeat, and how long after its last heartbeat a member is out of the ring.
+    var clusterHeartbeat: Duration
+    var clusterExpiry: Duration
     /// `SIGNER_RELAYS`: comma-separated `ws://`/`wss://` URLs. None means NIP-46 over relays is off.
     var relays: [String]
     /// `SIGNER_HTTP_HOST` (127.0.0.1) and `SIGNER_HTTP_PORT` (8080; 0 picks a free port).
@@ -63,6 +73,10 @@ struct ServeConfiguration: Sendable {
         case kmsKeyID = "signer.kms.key.id"
         case kmsEndpoint = "signer.kms.endpoint"
         case redisURL = "signer.redis.url"
+        case clusterMemberID = "signer.cluster.member.id"
+        case clusterKeyPrefix = "signer.cluster.key.prefix"
+        case clusterHeartbeat = "signer.cluster.heartbeat.ms"
+        case clusterExpiry = "signer.cluster.expiry.ms"
         case relays = "signer.relays"
         case httpHost = "signer.http.host"
         case httpPort = "signer.http.port"
@@ -111,12 +125,29 @@ struct ServeConfiguration: Sendable {
         if kms == .awsKMS, self.kmsKeyID == nil {
             throw ConfigurationError(.kmsKeyID, "the aws-kms backend needs a key id, ARN or alias")
         }
-        self.redisURL = text(.redisURL)
-        if let redisURL {
-            guard redisURL.hasPrefix("redis://") else {
-                throw ConfigurationError(.redisURL, "expected redis://[:password@]host:port/db")
+        // Secret: the URL may hold the password; RedisError messages never repeat it.
+        if let redisURL = text(.redisURL, secret: true) {
+            do {
+                self.redis = try RedisEndpoint(url: redisURL)
+            } catch {
+                throw ConfigurationError(.redisURL, error.message)
             }
-            throw ConfigurationError(.redisURL, "clustering is not available in this version; unset it to run as a single node")
+        } else {
+            self.redis = nil
+        }
+        let memberID = text(.clusterMemberID) ?? Self.defaultMemberID()
+        guard MemberID.isValid(memberID) else {
+            throw ConfigurationError(.clusterMemberID, "expected 1 to 100 of A-Z a-z 0-9 . _ : @ -, got \"\(LogText.truncated(memberID))\"")
+        }
+        self.clusterMemberID = MemberID(memberID)
+        self.clusterKeyPrefix = text(.clusterKeyPrefix) ?? "nostr-signer"
+        guard MemberID.isValid(self.clusterKeyPrefix) else {
+            throw ConfigurationError(.clusterKeyPrefix, "expected 1 to 100 of A-Z a-z 0-9 . _ : @ -, got \"\(LogText.truncated(self.clusterKeyPrefix))\"")
+        }
+        self.clusterHeartbeat = .milliseconds(try integer(.clusterHeartbeat, default: 2000, in: 50...60_000))
+        self.clusterExpiry = .milliseconds(try integer(.clusterExpiry, default: 6000, in: 100...600_000))
+        guard self.clusterExpiry >= self.clusterHeartbeat * 2 else {
+            throw ConfigurationError(.clusterExpiry, "must be at least twice SIGNER_CLUSTER_HEARTBEAT_MS, so one late heartbeat does not drop a member")
         }
         self.relays = list(.relays)
         for relay in self.relays {
@@ -150,6 +181,22 @@ struct ServeConfiguration: Sendable {
         }
         self.failedAuthenticationsPerMinute = try integer(.failedAuthenticationsPerMinute, default: 10, in: 0...1_000_000)
         self.adminRequestsPerSecond = try integer(.adminRequestsPerSecond, default: 20, in: 0...1_000_000)
+    }
+
+    /// The cluster settings, when Redis is configured.
+    var cluster: ClusterConfiguration? {
+        self.redis.map { endpoint in
+            ClusterConfiguration(
+                endpoint: endpoint, memberID: self.clusterMemberID, keyPrefix: self.clusterKeyPrefix, heartbeatInterval: self.clusterHeartbeat,
+                memberExpiry: self.clusterExpiry
+            )
+        }
+    }
+
+    /// The host name with anything a member id cannot hold replaced, then a random suffix: unique per start.
+    static func defaultMemberID() -> String {
+        let host = String(ProcessInfo.processInfo.hostName.prefix(80).map { MemberID.isValid(String($0)) ? $0 : "-" })
+        return (host.isEmpty ? "signer" : host) + "-" + Hex.encode(SystemRandom.bytes(count: 4))
     }
 
     /// The custody options the one-shot commands use, set from this configuration.

@@ -1,3 +1,4 @@
+import Cluster
 import Custody
 import HTTPTypes
 import Hummingbird
@@ -23,6 +24,8 @@ struct SignerComponents: Sendable {
     let addressLimits: AddressLimits
     /// nil when no relays are configured (NIP-46 over relays is off).
     let nip46: Nip46Service?
+    /// nil for a single node (no Redis configured).
+    let cluster: ClusterNode?
     /// The daemon's relays, for bunker URLs.
     let relays: [String]
     let corsOrigins: [String]
@@ -39,7 +42,8 @@ func buildRouter(_ components: SignerComponents) -> Router<SignerRequestContext>
     router.add(middleware: HTTPMetricsMiddleware(factory: components.metricsFactory))
     router.add(middleware: TimeLimitMiddleware(limit: requestTimeLimit, deadlines: .shared))
 
-    HealthController(readiness: components.readiness, custodian: components.custodian, nip46: components.nip46).addRoutes(to: router)
+    HealthController(readiness: components.readiness, custodian: components.custodian, nip46: components.nip46, cluster: components.cluster)
+        .addRoutes(to: router)
 
     let signingQueueDepth = Gauge(label: "signer_signing_queue_depth", factory: components.metricsFactory)
     router.get("/api/metrics") { _, _ in
