@@ -1,11 +1,11 @@
 # syntax=docker/dockerfile:1
 # Nostr Signer: `docker build -t nostr-signer .` then `docker run -p 8080:8080 nostr-signer` (or docker-compose.yml).
 
-# Build stage: the Swift toolchain and libsecp256k1's headers; a release build with the Swift runtime linked in
+# Build stage: the Swift toolchain with libsecp256k1's and hiredis's headers; a release build with the Swift runtime linked in
 # statically, so the runtime stage needs only the C libraries.
 FROM swift:6.3-bookworm AS build
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libsecp256k1-dev pkg-config \
+    && apt-get install -y --no-install-recommends libsecp256k1-dev libhiredis-dev pkg-config \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # The manifest first: the dependencies are fetched again only when it changes.
@@ -22,7 +22,7 @@ RUN swift build -c release --product signer --static-swift-stdlib \
 # (/run/signer-kek is where docker-compose.yml mounts the KEK file its instances share).
 FROM debian:bookworm-slim
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libsecp256k1-1 ca-certificates \
+    && apt-get install -y --no-install-recommends libsecp256k1-1 libhiredis0.14 ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --user-group --home-dir /var/lib/signer --create-home signer \
     && install -d -o signer -g signer -m 0700 /run/signer-kek

@@ -30,6 +30,7 @@ def test_the_runtime_stage_provides_every_c_library_the_binary_loads(debug_binar
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert "libsecp256k1.so.1: libsecp256k1-1" in lines
+    assert "libhiredis.so.0.14: libhiredis0.14" in lines
     assert "libc.so.6: libc6" in lines
     assert "libswiftCore.so: swift runtime" in lines
 
@@ -67,6 +68,9 @@ def test_compose_runs_postgres_redis_and_two_instances_on_one_database_and_kek()
         assert instance["environment"]["SIGNER_DATABASE_URL"] == "postgres://signer:signer@postgres:5432/signer"
         assert instance["environment"]["SIGNER_KEK_PATH"] == "/run/signer-kek/kek"
         assert "kek:/run/signer-kek" in instance["volumes"]
-    # One NIP-46 server until the cluster can give each bunker a single owner.
-    assert second["environment"]["SIGNER_RELAYS"] == ""
+    # Both serve NIP-46 on the same relays, as one cluster: the ring in Redis gives each bunker one owner.
+    for instance in (first, second):
+        assert instance["environment"]["SIGNER_RELAYS"] == "${SIGNER_RELAYS:-}"
+        assert instance["environment"]["SIGNER_REDIS_URL"] == "redis://redis:6379/0"
+    assert first["depends_on"]["redis"] == {"condition": "service_healthy"}
     assert second["depends_on"] == {"signer-1": {"condition": "service_healthy"}}

@@ -28,4 +28,5 @@ def test_the_runtime_stage_provides_every_library_the_release_binary_loads(relea
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert "libsecp256k1.so.1: libsecp256k1-1" in lines
+    assert "libhiredis.so.0.14: libhiredis0.14" in lines
     assert not any("swift" in line.lower() for line in lines)
