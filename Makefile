@@ -41,7 +41,7 @@ build-release: deps
 run: build
 	exec $(SIGNER_DEBUG) serve
 
-# The tiers run against PostgreSQL (and later Redis and the KMS mock) started on 127.0.0.1 by tools/test-services.sh;
+# The tiers run against PostgreSQL and the KMS mock started on 127.0.0.1 by tools/test-services.sh (the cluster tests start their own redis-server processes);
 # they are stopped afterwards whatever the outcome, and the tiers' exit status is kept.
 test: venv
 	swift build --build-tests $(SWIFT_BUILD_FLAGS)
