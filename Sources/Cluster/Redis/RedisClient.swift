@@ -45,7 +45,6 @@ public final class RedisClient: @unchecked Sendable {
     private let condition = NSCondition()
     private var queue = Deque<Pending>()
     private var isShutDown = false
-    private var threadFinished = false
     private let latency: RedisLatency
 
     public init(endpoint: RedisEndpoint, configuration: RedisClientConfiguration = .init(), metricsFactory: any MetricsFactory = MetricsSystem.factory) {
@@ -79,12 +78,12 @@ public final class RedisClient: @unchecked Sendable {
         }
     }
 
-    /// Fails what is queued, closes the connection and stops the thread; later commands fail with `closed`.
+    /// Fails what is queued and tells the thread to close the connection and end (after the round it is in, if
+    /// any: this call does not wait for it, so it never blocks its caller); later commands fail with `closed`.
     public func shutdown() {
         self.condition.lock()
         self.isShutDown = true
         self.condition.broadcast()
-        while !self.threadFinished { self.condition.wait() }
         self.condition.unlock()
     }
 
@@ -105,10 +104,6 @@ public final class RedisClient: @unchecked Sendable {
                 self.condition.unlock()
                 for pending in abandoned { pending.continuation.resume(throwing: RedisError(.closed, "the Redis client is shut down")) }
                 connection.close()
-                self.condition.lock()
-                self.threadFinished = true
-                self.condition.broadcast()
-                self.condition.unlock()
                 return
             }
             let round = Array(self.queue)
