@@ -16,7 +16,7 @@ struct ClusterNodeTests {
         ClusterNode(
             configuration: ClusterConfiguration(
                 endpoint: try RedisEndpoint(url: server.url), memberID: MemberID(id), keyPrefix: "test", heartbeatInterval: Self.interval,
-                memberExpiry: Self.expiry, redis: .init(connectTimeout: .milliseconds(300), commandTimeout: .milliseconds(300), initialReconnectDelay: .milliseconds(20), maximumReconnectDelay: .milliseconds(100))
+                memberExpiry: Self.expiry, redis: .init(connectTimeout: .milliseconds(300), commandTimeout: .milliseconds(300), reconnect: Backoff(base: .milliseconds(20), maximum: .milliseconds(100)))
             ),
             logger: Logger(label: "test.cluster")
         )

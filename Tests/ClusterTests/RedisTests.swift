@@ -1,4 +1,5 @@
 import Foundation
+import NostrCrypto
 import Testing
 import TestSupport
 
@@ -92,7 +93,7 @@ struct RedisClientTests {
         let port = try freeLoopbackPort()
         let client = RedisClient(
             endpoint: RedisEndpoint(host: "127.0.0.1", port: port),
-            configuration: .init(connectTimeout: .milliseconds(500), initialReconnectDelay: .seconds(30))
+            configuration: .init(connectTimeout: .milliseconds(500), reconnect: Backoff(base: .seconds(30), maximum: .seconds(30)))
         )
         defer { client.shutdown() }
         let first = await #expect(throws: RedisError.self) { try await client.command(["PING"]) }
@@ -108,7 +109,7 @@ struct RedisClientTests {
         defer { pauser.shutdown() }
         let client = RedisClient(
             endpoint: try RedisEndpoint(url: server.url),
-            configuration: .init(commandTimeout: .milliseconds(300), initialReconnectDelay: .milliseconds(10))
+            configuration: .init(commandTimeout: .milliseconds(300), reconnect: Backoff(base: .milliseconds(10), maximum: .milliseconds(10)))
         )
         defer { client.shutdown() }
         #expect(try await client.command(["PING"]) == .status("PONG"))
@@ -124,7 +125,7 @@ struct RedisClientTests {
     @Test("a restarted server costs the commands of one round; the next round reconnects")
     func restart() async throws {
         let server = try RedisServer()
-        let client = RedisClient(endpoint: try RedisEndpoint(url: server.url), configuration: .init(initialReconnectDelay: .milliseconds(10)))
+        let client = RedisClient(endpoint: try RedisEndpoint(url: server.url), configuration: .init(reconnect: Backoff(base: .milliseconds(10), maximum: .milliseconds(10))))
         defer { client.shutdown() }
         try await client.command(["SET", "k", "v"])
         server.stop()
@@ -143,10 +144,10 @@ struct RedisClientTests {
     func subscriber() async throws {
         let server = try RedisServer()
         let endpoint = try RedisEndpoint(url: server.url)
-        let client = RedisClient(endpoint: endpoint, configuration: .init(initialReconnectDelay: .milliseconds(10)))
+        let client = RedisClient(endpoint: endpoint, configuration: .init(reconnect: Backoff(base: .milliseconds(10), maximum: .milliseconds(10))))
         defer { client.shutdown() }
         let subscriber = RedisSubscriber(
-            endpoint: endpoint, channel: "events", configuration: .init(commandTimeout: .milliseconds(500), initialReconnectDelay: .milliseconds(50)),
+            endpoint: endpoint, channel: "events", configuration: .init(commandTimeout: .milliseconds(500), reconnect: Backoff(base: .milliseconds(50), maximum: .milliseconds(50))),
             keepAlive: .milliseconds(200)
         )
         var events = subscriber.events.makeAsyncIterator()

@@ -1,4 +1,5 @@
 import Nip46
+import NostrCrypto
 import Testing
 
 struct RelayConnectionStateMachineTests {

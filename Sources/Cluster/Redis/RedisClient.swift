@@ -2,6 +2,7 @@ import CoreMetrics
 import DequeModule
 import Foundation
 import Metrics
+import NostrCrypto
 
 /// Time-outs and reconnect pacing of a Redis connection.
 public struct RedisClientConfiguration: Sendable, Hashable {
@@ -10,20 +11,17 @@ public struct RedisClientConfiguration: Sendable, Hashable {
     /// How long one pipeline of commands may wait for its replies.
     public var commandTimeout: Duration
     /// After a failed connection, commands fail at once (``RedisError/Code/unavailable``) until the next attempt is
-    /// due; the wait starts here and doubles up to ``maximumReconnectDelay``.
-    public var initialReconnectDelay: Duration
-    public var maximumReconnectDelay: Duration
+    /// due: from 100 ms, doubling up to 2 s, with jitter so a cluster's instances do not all reconnect at once.
+    public var reconnect: Backoff
 
     public init(
         connectTimeout: Duration = .seconds(1),
         commandTimeout: Duration = .seconds(1),
-        initialReconnectDelay: Duration = .milliseconds(100),
-        maximumReconnectDelay: Duration = .seconds(2)
+        reconnect: Backoff = Backoff(base: .milliseconds(100), maximum: .seconds(2))
     ) {
         self.connectTimeout = connectTimeout
         self.commandTimeout = commandTimeout
-        self.initialReconnectDelay = initialReconnectDelay
-        self.maximumReconnectDelay = maximumReconnectDelay
+        self.reconnect = reconnect
     }
 }
 
@@ -93,7 +91,7 @@ public final class RedisClient: @unchecked Sendable {
         let connection = RedisConnection(
             endpoint: self.endpoint, connectTimeout: self.configuration.connectTimeout, commandTimeout: self.configuration.commandTimeout
         )
-        var reconnectDelay = self.configuration.initialReconnectDelay
+        var failedConnects = 0
         var nextAttempt = ContinuousClock.now
         while true {
             self.condition.lock()
@@ -119,10 +117,10 @@ public final class RedisClient: @unchecked Sendable {
                 }
                 do {
                     try connection.connect()
-                    reconnectDelay = self.configuration.initialReconnectDelay
+                    failedConnects = 0
                 } catch {
-                    nextAttempt = ContinuousClock.now + reconnectDelay
-                    reconnectDelay = min(reconnectDelay * 2, self.configuration.maximumReconnectDelay)
+                    nextAttempt = ContinuousClock.now + self.configuration.reconnect.delay(attempt: failedConnects)
+                    failedConnects += 1
                     for pending in round { pending.continuation.resume(throwing: error) }
                     continue
                 }

@@ -129,7 +129,7 @@ final class RedisConnection {
     func readAvailable(waitingUpTo timeout: Duration) throws(RedisError) -> Bool {
         guard let context = self.context else { throw RedisError(.connection, "not connected to Redis") }
         var descriptor = pollfd(fd: context.pointee.fd, events: Int16(POLLIN), revents: 0)
-        let ready = poll(&descriptor, 1, Int32(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000))
+        let ready = poll(&descriptor, 1, Int32(timeout.milliseconds))
         if ready < 0 && errno == EINTR { return false }
         guard ready >= 0 else { throw self.failure("poll") }
         guard ready > 0 else { return false }

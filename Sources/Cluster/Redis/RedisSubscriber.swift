@@ -1,4 +1,5 @@
 import Foundation
+import NostrCrypto
 import Synchronization
 
 /// What a ``RedisSubscriber`` sees.
@@ -64,7 +65,7 @@ public final class RedisSubscriber: Sendable {
     private func serve() {
         let connection = RedisConnection(endpoint: self.endpoint, connectTimeout: self.configuration.connectTimeout, commandTimeout: self.configuration.commandTimeout)
         defer { connection.close() }
-        var reconnectDelay = self.configuration.initialReconnectDelay
+        var failedAttempts = 0
         let pollInterval = Duration.milliseconds(100)
         while !self.isStopped {
             do throws(RedisError) {
@@ -75,7 +76,7 @@ public final class RedisSubscriber: Sendable {
                 while !self.isStopped {
                     _ = try connection.readAvailable(waitingUpTo: pollInterval)
                     while let reply = try connection.bufferedReply() {
-                        try self.handle(reply, awaitingPong: &awaitingPong, resetBackoff: { reconnectDelay = self.configuration.initialReconnectDelay })
+                        try self.handle(reply, awaitingPong: &awaitingPong, resetBackoff: { failedAttempts = 0 })
                     }
                     let now = ContinuousClock.now
                     if let sent = awaitingPong, now - sent > self.configuration.commandTimeout {
@@ -92,9 +93,9 @@ public final class RedisSubscriber: Sendable {
                 if self.isStopped { break }
                 self.continuation.yield(.disconnected(error))
                 // Sleep in short steps so shutdown is not held up by the backoff.
-                let wakeAt = ContinuousClock.now + reconnectDelay
+                let wakeAt = ContinuousClock.now + self.configuration.reconnect.delay(attempt: failedAttempts)
+                failedAttempts += 1
                 while !self.isStopped && ContinuousClock.now < wakeAt { Thread.sleep(forTimeInterval: 0.05) }
-                reconnectDelay = min(reconnectDelay * 2, self.configuration.maximumReconnectDelay)
             }
         }
     }

@@ -1,3 +1,4 @@
+import NostrCrypto
 /// The life of one relay connection as a value: the connection task feeds it what happened and does what it says.
 /// It holds no I/O, so every transition is tested without a network.
 public struct RelayConnectionStateMachine: Sendable {

@@ -1,5 +1,6 @@
-/// Exponential backoff with full jitter: attempt n waits a random time in [base·2ⁿ / 2, base·2ⁿ], capped, so relays
-/// that drop many signers at once are not hit by all of them in the same instant when they come back.
+/// Exponential backoff with jitter: attempt n waits a random time in [base·2ⁿ / 2, base·2ⁿ], capped, so a relay or a
+/// Redis that drops many clients at once is not hit by all of them in the same instant when it comes back. (Not
+/// cryptography; it lives in this target because every other target depends on it.)
 public struct Backoff: Sendable, Hashable {
     public var base: Duration
     public var maximum: Duration
