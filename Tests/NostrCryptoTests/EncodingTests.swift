@@ -89,3 +89,18 @@ struct JSONEndOfInputTests {
         #expect(JSONTests.error("{1:2}") == "expected a string key at byte 1")
     }
 }
+
+@Suite("Percent-decoding")
+struct PercentDecodingTests {
+    @Test("escapes in either case become their bytes, UTF-8 included; everything else is kept")
+    func decodes() {
+        #expect(PercentDecoding.decode("p%40ss%3aw%2Fd") == "p@ss:w/d")
+        #expect(PercentDecoding.decode("caf%C3%A9+x") == "café+x")
+        #expect(PercentDecoding.decode("") == "")
+    }
+
+    @Test("a % without two hex digits is refused, not decoded into something else", arguments: ["%", "%4", "%zz", "a%4g", "50%"])
+    func malformed(text: String) {
+        #expect(PercentDecoding.decode(text) == nil)
+    }
+}

@@ -1,3 +1,5 @@
+import NostrCrypto
+
 /// Where a Redis server is and how to log in: parsed from `redis://[[user]:password@]host[:port][/db]`.
 ///
 /// The password never appears in ``description`` or in any error this type throws.
@@ -78,30 +80,12 @@ public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
         self.init(host: String(host), port: port, user: user, password: password, database: database)
     }
 
-    /// Percent-decoding of the URL's user and password (a password may hold `@`, `:` or `/` as `%40`, `%3A`, `%2F`).
+    /// The URL's user or password, percent-decoded (a password may hold `@`, `:` or `/` as `%40`, `%3A`, `%2F`).
     private static func decode(_ text: String, field: String) throws(RedisError) -> String {
-        var bytes: [UInt8] = []
-        var iterator = Array(text.utf8).makeIterator()
-        while let byte = iterator.next() {
-            guard byte == UInt8(ascii: "%") else {
-                bytes.append(byte)
-                continue
-            }
-            guard let high = iterator.next().flatMap(Self.hexValue), let low = iterator.next().flatMap(Self.hexValue) else {
-                throw RedisError(.invalidURL, "the Redis URL's \(field) has a malformed percent escape")
-            }
-            bytes.append(high << 4 | low)
+        guard let decoded = PercentDecoding.decode(text) else {
+            throw RedisError(.invalidURL, "the Redis URL's \(field) has a malformed percent escape")
         }
-        return String(decoding: bytes, as: UTF8.self)
-    }
-
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
-        }
+        return decoded
     }
 
     /// `redis://host:port/db`, with the credentials shown as `***` when there are any.

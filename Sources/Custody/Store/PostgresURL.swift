@@ -1,4 +1,5 @@
 import NIOSSL
+import NostrCrypto
 import PostgresNIO
 
 /// A parsed `postgres://user:password@host:port/database[?sslmode=disable|prefer|require]` (also `postgresql://`).
@@ -41,7 +42,7 @@ struct PostgresURL: Sendable {
         }
         guard let at = rest.lastIndex(of: "@") else { throw invalid }
         let userParts = rest[..<at].split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
-        guard let username = userParts.first.map({ Self.percentDecode($0) }), !username.isEmpty else { throw invalid }
+        guard let username = userParts.first.flatMap({ PercentDecoding.decode($0) }), !username.isEmpty else { throw invalid }
         let hostAndDatabase = rest[rest.index(after: at)...].split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
         guard hostAndDatabase.count == 2, !hostAndDatabase[1].isEmpty else { throw invalid }
         let hostPort = hostAndDatabase[0].split(separator: ":", maxSplits: 1)
@@ -51,11 +52,18 @@ struct PostgresURL: Sendable {
             guard let parsed = Int(hostPort[1]), (1...65535).contains(parsed) else { throw invalid }
             port = parsed
         }
+        // A malformed escape is refused rather than decoded into something else.
+        guard let database = PercentDecoding.decode(hostAndDatabase[1]) else { throw invalid }
+        if userParts.count == 2 {
+            guard let password = PercentDecoding.decode(userParts[1]) else { throw invalid }
+            self.password = password
+        } else {
+            self.password = nil
+        }
         self.host = String(host)
         self.port = port
         self.username = username
-        self.password = userParts.count == 2 ? Self.percentDecode(userParts[1]) : nil
-        self.database = Self.percentDecode(hostAndDatabase[1])
+        self.database = database
         self.sslMode = sslMode
     }
 
@@ -87,20 +95,5 @@ struct PostgresURL: Sendable {
             configuration.options.connectTimeout = .seconds(3)
             return configuration
         }
-    }
-
-    private static func percentDecode(_ text: Substring) -> String {
-        var bytes: [UInt8] = []
-        var iterator = Array(text.utf8).makeIterator()
-        while let byte = iterator.next() {
-            if byte == UInt8(ascii: "%"), let high = iterator.next(), let low = iterator.next(),
-                let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16)
-            {
-                bytes.append(value)
-            } else {
-                bytes.append(byte)
-            }
-        }
-        return String(decoding: bytes, as: UTF8.self)
     }
 }
