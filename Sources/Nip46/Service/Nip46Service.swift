@@ -196,6 +196,12 @@ public final class Nip46Service: Sendable {
     /// The relay pool, once ``run()`` has started.
     public var relays: RelayPool? { self.relayPool.withLock { $0 } }
 
+    /// How many of the daemon's relays (``Nip46ServiceConfiguration/relays``) have their subscription up now.
+    public var subscribedRelayCount: Int {
+        guard let pool = self.relays else { return 0 }
+        return self.configuration.relays.filter { pool.connection(for: $0)?.state == .subscribed }.count
+    }
+
     /// Connects to the relays and serves until cancelled; then stops taking requests, answers those already queued,
     /// and disconnects.
     public func run() async {

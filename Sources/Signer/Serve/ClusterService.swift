@@ -78,9 +78,8 @@ struct ClusterService: Service {
     private static func relaysSubscribed(_ nip46: Nip46Service) async -> Bool {
         let start = ContinuousClock.now
         while !Task.isCancelled {
-            let relays = nip46.configuration.relays
-            let subscribed = relays.filter { nip46.relays?.connection(for: $0)?.state == .subscribed }.count
-            if subscribed == relays.count || (subscribed > 0 && ContinuousClock.now - start > .seconds(10)) { return true }
+            let subscribed = nip46.subscribedRelayCount
+            if subscribed == nip46.configuration.relays.count || (subscribed > 0 && ContinuousClock.now - start > .seconds(10)) { return true }
             do { try await Task.sleep(for: .milliseconds(50)) } catch { return false }
         }
         return false

@@ -57,7 +57,7 @@ struct HealthController: Sendable {
         let loaded = self.readiness.bunkersLoaded.load(ordering: .relaxed)
         record("bunkers", loaded, loaded ? "ok" : "loading")
         if let nip46 = self.nip46 {
-            let subscribed = self.subscribedRelays()
+            let subscribed = nip46.subscribedRelayCount
             record("relays", subscribed > 0, "\(subscribed) of \(nip46.configuration.relays.count) subscribed")
         } else {
             record("relays", true, "none configured (NIP-46 over relays is off)")
@@ -79,11 +79,6 @@ struct HealthController: Sendable {
         let stopping = self.readiness.stopping.load(ordering: .relaxed)
         record("shutdown", !stopping, stopping ? "stopping" : "ok")
         return Self.report(checks, healthy: healthy)
-    }
-
-    private func subscribedRelays() -> Int {
-        guard let nip46 = self.nip46, let pool = nip46.relays else { return 0 }
-        return nip46.configuration.relays.filter { pool.connection(for: $0)?.state == .subscribed }.count
     }
 
     private static func report(_ checks: [String: String], healthy: Bool) -> Response {
