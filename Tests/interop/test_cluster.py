@@ -8,6 +8,7 @@ be decrypted and counted by request id, whoever sent it."""
 import asyncio
 import hashlib
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -131,6 +132,17 @@ class Apps:
         output = self.loop.run_until_complete(self.client.send_event(event))
         assert output.success, "the relay did not accept a request"
         return request_id
+
+    def load(self, bunkers, seconds: float, interval: float, at_one_second) -> list:
+        """Pings every bunker every `interval` for `seconds`, calling `at_one_second()` once, 1 s in; the request ids."""
+        ids, start, called = [], time.monotonic(), False
+        while time.monotonic() - start < seconds:
+            ids += [self.send(bunker, "ping", []) for bunker in bunkers]
+            self.wait(interval)
+            if not called and time.monotonic() - start > 1:
+                at_one_second()
+                called = True
+        return ids
 
     def wait(self, seconds: float):
         self.loop.run_until_complete(asyncio.sleep(seconds))
@@ -290,16 +302,7 @@ def test_sigterm_under_load_leaves_no_request_unanswered(cluster):
     try:
         connect_all(apps)
         leaver = cluster.daemons["m1"]
-        ids = []
-        stopped_at = None
-        exit_code = None
-        start = time.monotonic()
-        while time.monotonic() - start < 4:
-            ids += [apps.send(bunker, "ping", []) for bunker in bunkers]
-            apps.wait(0.05)
-            if stopped_at is None and time.monotonic() - start > 1:
-                leaver.process.send_signal(15)
-                stopped_at = time.monotonic()
+        ids = apps.load(bunkers, 4, 0.05, lambda: leaver.process.send_signal(signal.SIGTERM))
         exit_code = leaver.stop()
         apps.wait_for_replies(ids, 20)
         apps.wait(1.0)
@@ -317,17 +320,13 @@ def test_redis_restarted_under_load_service_continues_and_membership_recovers(cl
     apps = Apps(cluster.relay_url, bunkers)
     try:
         connect_all(apps)
-        ids = []
-        start = time.monotonic()
-        restarted = False
-        while time.monotonic() - start < 5:
-            ids += [apps.send(bunker, "ping", []) for bunker in bunkers]
-            apps.wait(0.1)
-            if not restarted and time.monotonic() - start > 1:
-                cluster.redis.kill()
-                apps.wait(0.5)
-                cluster.redis.start()  # empty: nothing was saved
-                restarted = True
+
+        def restart_redis():
+            cluster.redis.kill()
+            apps.wait(0.5)
+            cluster.redis.start()  # empty: nothing was saved
+
+        ids = apps.load(bunkers, 5, 0.1, restart_redis)
         apps.wait_for_replies(ids, 20)
         missing = [request_id for request_id in ids if request_id not in apps.replies]
         assert missing == []
