@@ -391,7 +391,3 @@ struct ClusterMetrics: Sendable {
         self.claimFailures = Counter(label: "signer_cluster_claim_failures_total", factory: factory)
     }
 }
-
-extension Duration {
-    var milliseconds: Int64 { self.components.seconds * 1000 + self.components.attoseconds / 1_000_000_000_000_000 }
-}

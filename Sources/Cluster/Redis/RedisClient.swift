@@ -159,6 +159,6 @@ struct RedisLatency: Sendable {
 
     func record(_ duration: Duration, command name: [UInt8]) {
         let timer = self.timers[String(decoding: name, as: UTF8.self).uppercased()] ?? self.other
-        timer.recordNanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
+        timer.record(duration: duration)
     }
 }

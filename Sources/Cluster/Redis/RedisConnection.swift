@@ -1,5 +1,6 @@
 import CHiredis
 import Foundation
+import NostrCrypto
 
 /// A reply from Redis. Error replies are not values: they are thrown as ``RedisError/Code/server``.
 public enum RedisValue: Sendable, Hashable {

@@ -246,7 +246,3 @@ struct ShutdownWatcher: Service {
         self.logger.info("shutting down: finishing requests in flight")
     }
 }
-
-extension Duration {
-    var milliseconds: Int64 { self.components.seconds * 1000 + self.components.attoseconds / 1_000_000_000_000_000 }
-}

@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NostrCrypto
 import Synchronization
 
 /// Where and how to reach AWS KMS (or an API-compatible service such as moto in the tests).
@@ -123,7 +124,7 @@ public final class AWSKMSClient: Sendable {
         let admission = self.breaker.withLock { $0.admit(now: .now) }
         if case .reject(let retryAfter) = admission {
             self.metrics.count(operation, .rejected)
-            let wait = retryAfter.map { " for \(Self.milliseconds(ContinuousClock.now.duration(to: $0))) ms more" } ?? " while a probe is in flight"
+            let wait = retryAfter.map { " for \(ContinuousClock.now.duration(to: $0).milliseconds) ms more" } ?? " while a probe is in flight"
             throw CustodyError(.kekUnavailable, "AWS KMS \(operation) not attempted: the KMS failed repeatedly and calls are paused\(wait)")
         }
         var body = try JSONEncoder().encode(request)
@@ -231,7 +232,7 @@ public final class AWSKMSClient: Sendable {
                 }
                 defer { group.cancelAll() }
                 guard let first = try await group.next(), let result = first else {
-                    throw KMSFailure.unavailable(CustodyError(.kekUnavailable, "AWS KMS \(operation) did not answer within \(Self.milliseconds(timeout)) ms"))
+                    throw KMSFailure.unavailable(CustodyError(.kekUnavailable, "AWS KMS \(operation) did not answer within \(timeout.milliseconds) ms"))
                 }
                 return result
             }
@@ -240,7 +241,7 @@ public final class AWSKMSClient: Sendable {
         } catch is CancellationError {
             throw CancellationError()
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
-            throw KMSFailure.unavailable(CustodyError(.kekUnavailable, "AWS KMS \(operation) did not answer within \(Self.milliseconds(timeout)) ms"))
+            throw KMSFailure.unavailable(CustodyError(.kekUnavailable, "AWS KMS \(operation) did not answer within \(timeout.milliseconds) ms"))
         } catch {
             throw KMSFailure.unavailable(CustodyError(.kekUnavailable, "cannot reach AWS KMS at \(self.endpoint.host) for \(operation) (\(Self.reason(error)))"))
         }
@@ -299,10 +300,6 @@ public final class AWSKMSClient: Sendable {
 
     private static func nanoseconds(_ duration: Duration) -> Int64 {
         duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
-    }
-
-    private static func milliseconds(_ duration: Duration) -> Int64 {
-        duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
     }
 
     /// KMS metrics. Labels: the operation (a handful of names) and one of five outcomes.
