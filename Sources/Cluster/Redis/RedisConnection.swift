@@ -44,9 +44,6 @@ final class RedisConnection {
 
     var isConnected: Bool { self.context != nil }
 
-    /// The socket, for a caller that polls it (the subscriber).
-    var fileDescriptor: Int32 { self.context?.pointee.fd ?? -1 }
-
     /// Connects, logs in and selects the database; a connection that fails any step is closed again.
     func connect() throws(RedisError) {
         self.close()

@@ -35,8 +35,6 @@ final class DeclinedRequests: Sendable {
         self.capacity = capacity
     }
 
-    var count: Int { self.state.withLock { $0.entries.count } }
-
     func insert(_ job: Nip46Service.Job, at now: ContinuousClock.Instant) {
         guard self.capacity > 0 else { return }
         self.state.withLock { state in
