@@ -12,8 +12,9 @@ if [ -f "$stamp" ] && cmp -s "$requirements" "$stamp"; then
 fi
 
 python=${PYTHON:-python3}
-if [ ! -x .venv/bin/python ]; then
-    "$python" -m venv .venv
+# Also rebuilt when an interrupted run left a venv without pip (python -m venv killed half-way).
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -m pip --version >/dev/null 2>&1; then
+    "$python" -m venv --clear .venv
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r "$requirements"
