@@ -12,11 +12,11 @@ struct ClusterNodeTests {
     static let interval = Duration.milliseconds(100)
     static let expiry = Duration.milliseconds(600)
 
-    static func node(_ id: String, server: RedisServer) throws -> ClusterNode {
+    static func node(_ id: String, server: RedisServer, interval: Duration = Self.interval, expiry: Duration = Self.expiry) throws -> ClusterNode {
         ClusterNode(
             configuration: ClusterConfiguration(
-                endpoint: try RedisEndpoint(url: server.url), memberID: MemberID(id), keyPrefix: "test", heartbeatInterval: Self.interval,
-                memberExpiry: Self.expiry, redis: .init(connectTimeout: .milliseconds(300), commandTimeout: .milliseconds(300), reconnect: Backoff(base: .milliseconds(20), maximum: .milliseconds(100)))
+                endpoint: try RedisEndpoint(url: server.url), memberID: MemberID(id), keyPrefix: "test", heartbeatInterval: interval,
+                memberExpiry: expiry, redis: .init(connectTimeout: .milliseconds(300), commandTimeout: .milliseconds(300), reconnect: Backoff(base: .milliseconds(20), maximum: .milliseconds(100)))
             ),
             logger: Logger(label: "test.cluster")
         )
@@ -36,8 +36,11 @@ struct ClusterNodeTests {
 
     @Test("members join, agree on every owner, and a leave is applied at once (well before the expiry)")
     func joinAgreeLeave() async throws {
+        // A long expiry, so "at once" stands apart from "at the expiry" even when a loaded CI machine delays the
+        // pub/sub message by a few hundred milliseconds.
+        let expiry = Duration.seconds(3)
         let server = try RedisServer()
-        let nodes = try ["a", "b", "c"].map { try Self.node($0, server: server) }
+        let nodes = try ["a", "b", "c"].map { try Self.node($0, server: server, expiry: expiry) }
         let tasks = nodes.map { node in Task { await node.run() } }
         for node in nodes { await node.join() }
         #expect(await Self.waitFor { nodes.allSatisfy { $0.status.members == 3 && $0.status.isJoined } } != nil)
@@ -50,7 +53,7 @@ struct ClusterNodeTests {
 
         await nodes[2].leave()
         let took = await Self.waitFor { nodes[0].status.members == 2 && nodes[1].status.members == 2 }
-        #expect(took != nil && took! < Self.expiry / 2)
+        #expect(took != nil && took! < expiry / 2)
         #expect(!nodes[2].status.isJoined)
         for key in Self.keys {
             #expect(!nodes[2].owns(key))
@@ -62,14 +65,18 @@ struct ClusterNodeTests {
 
     @Test("a member that stops heartbeating without leaving (a crash) is dropped when its expiry passes")
     func crashedMemberExpires() async throws {
+        // A heartbeat interval of a whole second, so "at the expiry" and "a heartbeat late" lie a second apart and a
+        // loaded CI machine's slower timers cannot be mistaken for either.
+        let interval = Duration.seconds(1)
+        let expiry = Duration.seconds(2)
         let server = try RedisServer()
-        let node = try Self.node("a", server: server)
+        let node = try Self.node("a", server: server, interval: interval, expiry: expiry)
         let task = Task { await node.run() }
         await node.join()
         // A member that beats once, the way a node does, and never again.
         let raw = RedisClient(endpoint: try RedisEndpoint(url: server.url))
         defer { raw.shutdown() }
-        try await raw.command(["EVAL", ClusterNode.heartbeatScript, "2", "test:members", "test:member:ghost", "ghost", "n", "600", "1"])
+        try await raw.command(["EVAL", ClusterNode.heartbeatScript, "2", "test:members", "test:member:ghost", "ghost", "n", "\(expiry.milliseconds)", "1"])
         try await raw.command(["PUBLISH", "test:events", "join ghost"])
         let crashedAt = ContinuousClock.now
         #expect(await Self.waitFor { node.status.members == 2 } != nil)
@@ -77,7 +84,7 @@ struct ClusterNodeTests {
         let detected = ContinuousClock.now - crashedAt
         #expect(gone != nil)
         // Within the expiry, give or take the local timer's slack; never a heartbeat interval late.
-        #expect(detected >= Self.expiry - .milliseconds(50) && detected < Self.expiry + Self.interval)
+        #expect(detected >= expiry - .milliseconds(50) && detected < expiry + interval)
         task.cancel()
         await task.value
     }
@@ -133,16 +140,19 @@ struct ClusterNodeTests {
 
     @Test("Redis down: the last ring stays, out of contact after the expiry; back: the member rejoins and the broadcast resumes")
     func redisOutage() async throws {
+        // A longer expiry than the other tests: "not yet out of contact" is checked 300 ms after Redis stops, and a
+        // loaded CI machine can oversleep that by a few hundred milliseconds.
+        let expiry = Duration.seconds(2)
         let server = try RedisServer()
-        let a = try Self.node("a", server: server)
-        let b = try Self.node("b", server: server)
+        let a = try Self.node("a", server: server, expiry: expiry)
+        let b = try Self.node("b", server: server, expiry: expiry)
         let tasks = [a, b].map { node in Task { await node.run() } }
         await a.join()
         await b.join()
         #expect(await Self.waitFor { a.status.members == 2 && b.status.members == 2 } != nil)
         let owners = Self.keys.map { a.owns($0) }
         server.stop()
-        try await Task.sleep(for: Self.expiry / 2)
+        try await Task.sleep(for: .milliseconds(300))
         #expect(a.status.members == 2 && !a.status.isOutOfContact)
         #expect(await Self.waitFor { a.status.isOutOfContact && b.status.isOutOfContact } != nil)
         #expect(a.status.members == 2)

@@ -100,3 +100,12 @@ public final class RedisServer: @unchecked Sendable {
         process.waitUntilExit()
     }
 }
+
+/// Runs CPU-heavy test work on a thread of its own instead of Swift's cooperative pool. The pool has one thread per
+/// core (two here), and a test that holds one for seconds starves every timing-sensitive test running beside it.
+/// `body` must not record issues: it runs outside the test's task.
+public func offCooperativePool<Result: Sendable>(_ body: @escaping @Sendable () -> Result) async -> Result {
+    await withCheckedContinuation { continuation in
+        Thread { continuation.resume(returning: body()) }.start()
+    }
+}
