@@ -14,6 +14,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "signer", targets: ["Signer"]),
+        .executable(name: "loadgen", targets: ["LoadGen"]),
         .library(name: "NostrCrypto", targets: ["NostrCrypto"]),
         .library(name: "Custody", targets: ["Custody"]),
         .library(name: "Nip46", targets: ["Nip46"]),
@@ -36,6 +37,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         // libsecp256k1 from the distribution (Debian: libsecp256k1-dev 0.2.0 or later, with schnorrsig, extrakeys, ecdh).
@@ -131,6 +133,24 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // `loadgen`: the load generator behind `make bench` (HTTP RPC and NIP-46 through a relay, open or closed loop,
+        // HdrHistogram latencies, every reply checked). A client of the daemon: it shares only the protocol code.
+        .executableTarget(
+            name: "LoadGen",
+            dependencies: [
+                "NostrCrypto",
+                "Nip46",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "tools/loadgen",
+            swiftSettings: swiftSettings
+        ),
         // Helpers the test targets share (temporary directories, loopback ports); never linked into the product.
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: swiftSettings),
         .testTarget(
@@ -172,6 +192,11 @@ let package = Package(
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "LoadGenTests",
+            dependencies: ["LoadGen", "Nip46", "NostrCrypto"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
