@@ -1,7 +1,7 @@
 # Nostr Signer: one-command set-up on a fresh Debian/Ubuntu machine.
 #   make run    install what is missing, build, start the signer
 #   make test   install what is missing, build, run every test tier
-#   make bench  release build, then the benchmarks (figures for docs/performance.md)
+#   make bench  release build, then the benchmarks; writes their section of docs/performance.md and the plots
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -17,12 +17,12 @@ SWIFT_BUILD_FLAGS ?=
 SIGNER_DEBUG := .build/debug/signer
 SIGNER_RELEASE := .build/release/signer
 
-.PHONY: help deps venv build build-release run test test-swift test-interop test-packaging-release bench bench-crypto bench-nip46 bench-http clean
+.PHONY: help deps venv build build-release build-bench run test test-swift test-interop test-packaging-release bench bench-crypto bench-nip46 bench-http clean
 
 help:
 	@echo "make run     install missing packages, build, start the signer"
 	@echo "make test    install missing packages and the Python peers, build, run every test tier"
-	@echo "make bench   release build, crypto micro-benchmarks, the NIP-46 end-to-end and the HTTP (wrk) benchmarks"
+	@echo "make bench   release build, crypto limits, every loadgen scenario; rewrites docs/performance.md's make bench section"
 
 deps:
 	@bash tools/install-system-deps.sh
@@ -61,7 +61,16 @@ test-interop:
 test-packaging-release: build-release venv
 	SIGNER_RELEASE_BIN=$(SIGNER_RELEASE) .venv/bin/python -m pytest -q Tests/interop/test_packaging_release.py
 
-bench: bench-crypto bench-nip46 bench-http
+# The signer and the load generator, built as the Dockerfile builds the signer (so the two share their objects).
+build-bench: deps
+	swift build -c release --product signer --static-swift-stdlib $(SWIFT_BUILD_FLAGS)
+	swift build -c release --product loadgen --static-swift-stdlib $(SWIFT_BUILD_FLAGS)
+
+# The crypto limits, then every loadgen scenario against the release server (SQLite) and LocalRelay; rewrites the
+# generated section of docs/performance.md, docs/bench/results.json and the plots (matplotlib, in .venv).
+bench: build-bench venv
+	@.venv/bin/python -c 'import matplotlib' 2>/dev/null || .venv/bin/pip install --quiet -r tools/requirements-bench.txt
+	.venv/bin/python tools/bench/bench.py
 
 # One core, as the figures in docs/performance.md are per core.
 bench-crypto: build-release
