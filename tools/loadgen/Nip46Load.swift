@@ -1,3 +1,4 @@
+import struct Foundation.Date
 import Logging
 import Metrics
 import Nip46
@@ -35,7 +36,7 @@ struct Nip46Load: Sendable {
         }
 
         /// Forgets replies to earlier requests (late answers to a request that timed out).
-        func discardEarly() -> Int { self.state.withLock { state in defer { state.early.removeAll() }; return state.early.count } }
+        func discardEarly() { self.state.withLock { $0.early.removeAll() } }
 
         /// The next reply, or nil when none came before `deadline`.
         func next(deadline: ContinuousClock.Instant) async -> Event? {
@@ -141,7 +142,7 @@ struct Nip46Load: Sendable {
                 if measured { outcome.fail(operation, "request_not_built") }
                 continue
             }
-            _ = app.inbox.discardEarly()
+            app.inbox.discardEarly()
             let published = await app.connection.publish(request)
             guard published == .accepted else {
                 if measured { outcome.fail(operation, Self.code(published)) }
@@ -173,5 +174,3 @@ struct Nip46Load: Sendable {
 
     @Sendable static func unixNow() -> Int64 { Int64(Date().timeIntervalSince1970) }
 }
-
-import struct Foundation.Date

@@ -10,7 +10,7 @@ import Synchronization
 struct Schedule: Sendable {
     /// Requests per second for the open loop; nil for the closed loop.
     let rate: Double?
-    /// Not recorded: connections warm up, the server's caches fill, the JIT-less runtime settles.
+    /// Not recorded: connections open, the server's caches fill, allocators and thread pools reach their steady size.
     let warmup: Duration
     /// Recorded.
     let duration: Duration
