@@ -11,6 +11,9 @@ public struct PublicKey: Sendable {
     /// The 32 bytes of the x coordinate.
     public var bytes: [UInt8] { self.x.array }
 
+    /// The first 8 bytes as a big-endian number, without allocating: a fingerprint for compact sets of keys.
+    public var leadingWord: UInt64 { self.x.leadingWord }
+
     /// - Throws: ``NostrCryptoError/invalidPublicKey`` unless `bytes` is 32 bytes naming a curve point.
     @inlinable
     public init(bytes: some Collection<UInt8>) throws {
@@ -86,6 +89,8 @@ struct Bytes32: Hashable, Sendable {
         }
         return output
     }
+
+    var leadingWord: UInt64 { self.words.0 }
 
     static func == (lhs: Bytes32, rhs: Bytes32) -> Bool { lhs.words == rhs.words }
 

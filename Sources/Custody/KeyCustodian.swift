@@ -104,12 +104,18 @@ public final class KeyCustodian: Sendable {
 
     /// Seals and stores a key: `importing` an existing secret, or a new one from the CSPRNG.
     public func createKey(label: String, importing secret: SecretKey? = nil) async throws -> KeyRecord {
+        let record = try await self.sealNewKey(label: label, importing: secret)
+        try await self.store.insertKey(record)
+        return record
+    }
+
+    /// A key sealed under the current KEK, not yet stored (``createKey(label:importing:)`` stores it; bulk seeding
+    /// stores many at once with ``CustodyStore/insertBatch(keys:authorizations:)``).
+    public func sealNewKey(label: String, importing secret: SecretKey? = nil) async throws -> KeyRecord {
         let secret = secret ?? SecretKey.generate()
         let id = Self.newID()
         let sealed = try await Envelope.seal(secret, binding: SecretBinding(purpose: .userKey, rowID: id, publicKey: secret.publicKey), kek: self.keks.current)
-        let record = KeyRecord(id: id, publicKey: secret.publicKey, sealedSecret: sealed, label: label, createdAt: self.clock())
-        try await self.store.insertKey(record)
-        return record
+        return KeyRecord(id: id, publicKey: secret.publicKey, sealedSecret: sealed, label: label, createdAt: self.clock())
     }
 
     /// Crypto-shreds a key and revokes its authorizations, dropping every unlocked copy.
@@ -144,6 +150,24 @@ public final class KeyCustodian: Sendable {
         guard let key = try await self.store.key(id: keyID), key.deletedAt == nil else {
             throw CustodyError(.notFound, "key \(keyID) does not exist")
         }
+        let created = try await self.sealNewAuthorization(
+            keyID: key.id, name: name, policy: policy, relays: relays, expiresAt: expiresAt, maxUses: maxUses, pinnedClient: pinnedClient
+        )
+        let record = created.record
+        try await self.store.insertAuthorization(record)
+        self.activeBunkers.insert(record.bunkerPublicKey)
+        self.cache.forgetMiss(for: CacheKey(bunker: record.bunkerPublicKey))
+        self.cache.forgetMiss(for: CacheKey(tokenHash: record.accessTokenHash))
+        self.changed(AuthorizationChange(authorizationID: record.id, revision: record.revision, bunkerPublicKey: record.bunkerPublicKey, isActive: true))
+        return created
+    }
+
+    /// An authorization for `keyID` with its bunker key sealed, not yet stored and not checked against the store
+    /// (``createAuthorization(keyID:name:policy:relays:expiresAt:maxUses:pinnedClient:)`` does both).
+    public func sealNewAuthorization(
+        keyID: String, name: String, policy: Policy, relays: [String], expiresAt: Int64? = nil, maxUses: Int64? = nil,
+        pinnedClient: PublicKey? = nil
+    ) async throws -> NewAuthorization {
         if let maxUses, maxUses <= 0 { throw CustodyError(.invalidInput, "max_uses must be positive") }
         let bunker = SecretKey.generate()
         let id = Self.newID()
@@ -151,15 +175,10 @@ public final class KeyCustodian: Sendable {
         let connectSecret = Hex.encode(SystemRandom.bytes(count: 32))
         let accessToken = Self.accessTokenPrefix + Hex.encode(SystemRandom.bytes(count: 32))
         let record = AuthorizationRecord(
-            id: id, keyID: key.id, name: name, bunkerPublicKey: bunker.publicKey, bunkerSealedSecret: sealed,
+            id: id, keyID: keyID, name: name, bunkerPublicKey: bunker.publicKey, bunkerSealedSecret: sealed,
             secretHash: pinnedClient == nil ? Self.hash(connectSecret) : nil, clientPublicKey: pinnedClient, policy: policy.storedForm, relays: relays, expiresAt: expiresAt,
             maxUses: maxUses, uses: 0, accessTokenHash: Self.hash(accessToken), createdAt: self.clock(), revokedAt: nil, revision: 1
         )
-        try await self.store.insertAuthorization(record)
-        self.activeBunkers.insert(bunker.publicKey)
-        self.cache.forgetMiss(for: CacheKey(bunker: bunker.publicKey))
-        self.cache.forgetMiss(for: CacheKey(tokenHash: Self.hash(accessToken)))
-        self.changed(AuthorizationChange(authorizationID: id, revision: record.revision, bunkerPublicKey: bunker.publicKey, isActive: true))
         return NewAuthorization(record: record, connectSecret: connectSecret, accessToken: accessToken)
     }
 

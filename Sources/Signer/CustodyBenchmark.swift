@@ -14,9 +14,6 @@ extension BenchCommand {
         @Option(help: "An empty PostgreSQL database to measure on (postgres://…); default: a SQLite file in the work directory.")
         var databaseURL: String?
 
-        @Option(help: "Tasks creating keys concurrently while seeding.")
-        var seedConcurrency = 8
-
         @Option(help: "Keys (each with one authorization) to store before measuring.")
         var keys = 100_000
 
@@ -30,7 +27,6 @@ extension BenchCommand {
         var workDirectory = FileManager.default.temporaryDirectory.path
 
         func validate() throws {
-            guard self.seedConcurrency > 0 else { throw ValidationError("--seed-concurrency must be positive") }
             guard self.keys > 0, self.coldSamples > 0, self.cachedKeys > 0, self.coldSamples <= self.keys, self.cachedKeys <= self.keys else {
                 throw ValidationError("counts must be positive, and samples and cached keys at most --keys")
             }
@@ -67,7 +63,9 @@ extension BenchCommand {
             store = try await openStore()
             var custodian = KeyCustodian(store: store, keks: KEKRing(current: kek), cache: DecryptedKeyCache())
             let seedStart = ContinuousClock.now
-            let tokens = try await Self.seed(custodian: custodian, keys: self.keys, concurrency: self.seedConcurrency)
+            // Bulk seeding as `signer seed` does it; the tokens kept are spread over the whole table.
+            let tokens = try await CustodySeeder(custodian: custodian)
+                .seed(keys: self.keys, authorizations: self.keys, sample: max(self.coldSamples, self.cachedKeys)).accessTokens
             let seedSeconds = Self.seconds(ContinuousClock.now - seedStart)
             try await store.close()
 
@@ -81,7 +79,7 @@ extension BenchCommand {
             // Cold: each sampled token is unlocked for the first time.
             var cold: [Double] = []
             cold.reserveCapacity(self.coldSamples)
-            let stride = self.keys / self.coldSamples
+            let stride = tokens.count / self.coldSamples
             for sample in 0..<self.coldSamples {
                 let start = ContinuousClock.now
                 guard try await custodian.unlock(accessToken: tokens[sample * stride]) != nil else {
@@ -128,23 +126,6 @@ extension BenchCommand {
             ]
             for (name, value) in table {
                 CommandLineIO.writeLine(name.padding(toLength: 52, withPad: " ", startingAt: 0) + value)
-            }
-        }
-
-        /// Creates `keys` keys with one authorization each, `concurrency` at a time; returns their access tokens.
-        static func seed(custodian: KeyCustodian, keys: Int, concurrency: Int) async throws -> [String] {
-            try await withThrowingTaskGroup(of: [String].self) { group in
-                for worker in 0..<concurrency {
-                    group.addTask {
-                        var tokens: [String] = []
-                        for index in Swift.stride(from: worker, to: keys, by: concurrency) {
-                            let key = try await custodian.createKey(label: "bench \(index)")
-                            tokens.append(try await custodian.createAuthorization(keyID: key.id, name: "bench", policy: .full, relays: []).accessToken)
-                        }
-                        return tokens
-                    }
-                }
-                return try await group.reduce(into: []) { $0 += $1 }
             }
         }
 

@@ -13,7 +13,7 @@ struct SignerCommand: AsyncParsableCommand {
         abstract: "Nostr Signer: a key-custody signer daemon for Nostr.",
         subcommands: [
             ServeCommand.self, KeysCommand.self, AuthorizationsCommand.self, AuditCommand.self, ProbeCommand.self, CryptoCommand.self,
-            MigrateCommand.self, KEKCommand.self, BenchCommand.self,
+            MigrateCommand.self, KEKCommand.self, SeedCommand.self, BenchCommand.self,
         ]
     )
 

@@ -151,6 +151,63 @@ struct Fixtures {
     }
 
     @Test(arguments: StoreKind.allCases)
+    func aBatchStoresEveryRowAsGivenOrNone(kind: StoreKind) async throws {
+        let (store, dispose) = try await kind.makeStore()
+        defer { Task { await dispose() } }
+        // More rows than two of SQLite's statements take (62 authorizations each), every optional column both set and absent.
+        var keys: [KeyRecord] = []
+        for index in 0..<7 { keys.append(try await self.fixtures.key(label: "batch \(index)", createdAt: Int64(index)).record) }
+        var authorizations: [AuthorizationRecord] = []
+        for index in 0..<127 {
+            var record = try await self.fixtures.authorization(
+                keyID: keys[index % keys.count].id, token: "batch-\(index)", expiresAt: index % 2 == 0 ? 9_000 : nil,
+                maxUses: index % 3 == 0 ? 5 : nil, createdAt: Int64(index), relays: index % 4 == 0 ? ["wss://own.example"] : []
+            )
+            if index % 5 == 0 {
+                record.clientPublicKey = SecretKey.generate().publicKey
+                record.secretHash = nil
+            }
+            authorizations.append(record)
+        }
+        try await store.insertBatch(keys: keys, authorizations: authorizations)
+        #expect(try await store.keys(includeDeleted: false) == keys)
+        #expect(try await store.authorizations(keyID: nil) == authorizations)
+
+        // A batch that conflicts with a stored row (a token hash taken) stores nothing, not even its new key.
+        let newKey = try await self.fixtures.key(label: "late").record
+        let fresh = try await self.fixtures.authorization(keyID: newKey.id, token: "fresh")
+        let clash = try await self.fixtures.authorization(keyID: newKey.id, token: "batch-0")
+        do {
+            try await store.insertBatch(keys: [newKey], authorizations: [fresh, clash])
+            Issue.record("a batch with a taken access token was stored")
+        } catch let error as CustodyError {
+            #expect(error.code == .conflict)
+            #expect(error.description == "cannot insert the batch: a key or authorization conflicts with one stored, or names a missing key")
+        }
+        #expect(try await store.key(id: newKey.id) == nil)
+        #expect(try await store.authorization(id: fresh.id) == nil)
+        #expect(try await store.authorizations(keyID: nil).count == authorizations.count)
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func activeBunkerKeysArePagedInAscendingOrder(kind: StoreKind) async throws {
+        let (store, dispose) = try await kind.makeStore()
+        defer { Task { await dispose() } }
+        let (record, _) = try await self.fixtures.key()
+        try await store.insertKey(record)
+        var authorizations: [AuthorizationRecord] = []
+        for _ in 0..<7 { authorizations.append(try await self.fixtures.authorization(keyID: record.id)) }
+        try await store.insertBatch(keys: [], authorizations: authorizations)
+        #expect(try await store.revokeAuthorization(id: authorizations[2].id, at: 2_000))
+        let active = authorizations.enumerated().filter { $0.offset != 2 }.map(\.element.bunkerPublicKey.hex).sorted()
+        let first = try await store.activeBunkerPublicKeys(after: nil, limit: 4)
+        #expect(first == Array(active.prefix(4)))
+        #expect(try await store.activeBunkerPublicKeys(after: first.last, limit: 4) == Array(active.suffix(2)))
+        #expect(try await store.activeBunkerPublicKeys(after: active.last, limit: 4) == [])
+        #expect(try await store.activeBunkerPublicKeys(pageSize: 2) == active)
+    }
+
+    @Test(arguments: StoreKind.allCases)
     func activeBunkersWithOwnRelaysAreThoseStillActiveThatNameRelays(kind: StoreKind) async throws {
         let (store, dispose) = try await kind.makeStore()
         defer { Task { await dispose() } }

@@ -18,6 +18,8 @@ public protocol CustodyStore: Sendable {
     func deleteKey(id: String, at time: Int64) async throws -> Bool
 
     func insertAuthorization(_ authorization: AuthorizationRecord) async throws
+    /// Inserts keys, then authorizations, in one transaction: all of them or none (bulk seeding, `signer seed`).
+    func insertBatch(keys: [KeyRecord], authorizations: [AuthorizationRecord]) async throws
     func authorization(id: String) async throws -> AuthorizationRecord?
     func authorization(bunkerPublicKey: String) async throws -> AuthorizationRecord?
     func authorization(accessTokenHash: [UInt8]) async throws -> AuthorizationRecord?
@@ -30,8 +32,9 @@ public protocol CustodyStore: Sendable {
     func revokeAuthorization(id: String, at time: Int64) async throws -> Bool
     /// Counts one use if the authorization is usable at `now`; atomically against its limit.
     func recordUse(authorizationID: String, now: Int64) async throws -> UseOutcome
-    /// Bunker public keys of authorizations that are not revoked.
-    func activeBunkerPublicKeys() async throws -> [String]
+    /// Bunker public keys of authorizations that are not revoked, in ascending order, the first `limit` after
+    /// `cursor` (keyset pagination on the unique bunker key index, so a million rows are read a page at a time).
+    func activeBunkerPublicKeys(after cursor: String?, limit: Int) async throws -> [String]
     /// Bunker public keys and relays of the authorizations that are not revoked and name relays of their own (the
     /// NIP-46 service listens there too), ordered by bunker key. Reads two columns of just those rows.
     func activeBunkersWithOwnRelays() async throws -> [(bunkerPublicKey: String, relays: [String])]
@@ -59,6 +62,18 @@ public protocol CustodyStore: Sendable {
     func replaceMetadata(name: String, expected: [UInt8], with value: [UInt8]) async throws -> Bool
 
     func close() async throws
+}
+
+extension CustodyStore {
+    /// Every active bunker key, in ascending order, read a page at a time.
+    public func activeBunkerPublicKeys(pageSize: Int = 10_000) async throws -> [String] {
+        var keys: [String] = []
+        while true {
+            let page = try await self.activeBunkerPublicKeys(after: keys.last, limit: pageSize)
+            keys += page
+            if page.count < pageSize { return keys }
+        }
+    }
 }
 
 /// A position in ``CustodyStore/sealedSecrets(after:limit:)``: keys first, then authorizations, each by id.

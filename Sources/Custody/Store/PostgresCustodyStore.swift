@@ -70,6 +70,13 @@ public final class PostgresCustodyStore: CustodyStore {
             throw error
         } catch let error as PSQLError {
             throw Self.translate(error)
+        } catch let error as PostgresTransactionError {
+            // What failed inside the transaction (a constraint, the connection), not the wrapper's name.
+            switch error.closureError ?? error.beginError ?? error.commitError {
+            case let cause as PSQLError: throw Self.translate(cause)
+            case let cause as CustodyError: throw cause
+            default: throw CustodyError(.storeUnavailable, "PostgreSQL transaction failed")
+            }
         } catch is CancellationError {
             throw CustodyError(.storeUnavailable, "PostgreSQL operation cancelled")
         } catch {
@@ -253,6 +260,58 @@ public final class PostgresCustodyStore: CustodyStore {
         }
     }
 
+    /// Rows per INSERT when seeding: each statement binds one array per column.
+    static let rowsPerBatchStatement = 5_000
+
+    public func insertBatch(keys: [KeyRecord], authorizations: [AuthorizationRecord]) async throws {
+        // unnest over parallel arrays, as appendAudit does: arrays of optionals cannot be bound, so absent values
+        // travel as '' (text), an empty bytea and -1 (never valid here) and NULLIF restores them.
+        let noBytes = ByteBuffer()
+        do {
+            try await self.perform { [client, logger] in
+                try await client.withTransaction(logger: logger) { connection in
+                    for chunk in keys.chunks(of: Self.rowsPerBatchStatement) {
+                        _ = try await connection.query(
+                            """
+                            INSERT INTO keys (id, public_key, sealed_secret, label, created_at, deleted_at)
+                            SELECT id, public_key, NULLIF(sealed_secret, ''::bytea), label, created_at, NULLIF(deleted_at, -1)
+                            FROM unnest(\(chunk.map(\.id))::text[], \(chunk.map(\.publicKey.hex))::text[],
+                                \(chunk.map { $0.sealedSecret.map { ByteBuffer(bytes: $0.bytes) } ?? noBytes })::bytea[], \(chunk.map(\.label))::text[],
+                                \(chunk.map(\.createdAt))::bigint[], \(chunk.map { $0.deletedAt ?? -1 })::bigint[])
+                                AS batch(id, public_key, sealed_secret, label, created_at, deleted_at)
+                            """,
+                            logger: logger
+                        )
+                    }
+                    for chunk in authorizations.chunks(of: Self.rowsPerBatchStatement) {
+                        _ = try await connection.query(
+                            """
+                            INSERT INTO authorizations (\(unescaped: Self.authorizationColumns))
+                            SELECT id, key_id, name, bunker_public_key, NULLIF(bunker_sealed_secret, ''::bytea), NULLIF(secret_hash, ''::bytea),
+                                NULLIF(client_public_key, ''), policy, relays, NULLIF(expires_at, -1), NULLIF(max_uses, -1), uses,
+                                access_token_hash, created_at, NULLIF(revoked_at, -1), revision
+                            FROM unnest(\(chunk.map(\.id))::text[], \(chunk.map(\.keyID))::text[], \(chunk.map(\.name))::text[],
+                                \(chunk.map(\.bunkerPublicKey.hex))::text[],
+                                \(chunk.map { $0.bunkerSealedSecret.map { ByteBuffer(bytes: $0.bytes) } ?? noBytes })::bytea[],
+                                \(chunk.map { $0.secretHash.map { ByteBuffer(bytes: $0) } ?? noBytes })::bytea[],
+                                \(chunk.map { $0.clientPublicKey?.hex ?? "" })::text[], \(chunk.map(\.policy))::text[],
+                                \(chunk.map { RelayList.encode($0.relays) })::text[], \(chunk.map { $0.expiresAt ?? -1 })::bigint[],
+                                \(chunk.map { $0.maxUses ?? -1 })::bigint[], \(chunk.map(\.uses))::bigint[],
+                                \(chunk.map { ByteBuffer(bytes: $0.accessTokenHash) })::bytea[], \(chunk.map(\.createdAt))::bigint[],
+                                \(chunk.map { $0.revokedAt ?? -1 })::bigint[], \(chunk.map(\.revision))::bigint[])
+                                AS batch(id, key_id, name, bunker_public_key, bunker_sealed_secret, secret_hash, client_public_key, policy, relays,
+                                    expires_at, max_uses, uses, access_token_hash, created_at, revoked_at, revision)
+                            """,
+                            logger: logger
+                        )
+                    }
+                }
+            }
+        } catch let error as CustodyError where error.code == .conflict {
+            throw CustodyError(.conflict, "cannot insert the batch: a key or authorization conflicts with one stored, or names a missing key")
+        }
+    }
+
     public func authorization(id: String) async throws -> AuthorizationRecord? {
         try await self.rows("SELECT \(unescaped: Self.authorizationColumns) FROM authorizations WHERE id = \(id)").first.map(Self.authorizationRecord)
     }
@@ -330,9 +389,14 @@ public final class PostgresCustodyStore: CustodyStore {
         return .counted(uses: try row.decode(Int64.self))
     }
 
-    public func activeBunkerPublicKeys() async throws -> [String] {
-        try await self.rows("SELECT bunker_public_key FROM authorizations WHERE revoked_at IS NULL ORDER BY bunker_public_key")
-            .map { try $0.decode(String.self) }
+    public func activeBunkerPublicKeys(after cursor: String?, limit: Int) async throws -> [String] {
+        // Lowercase hex of one length sorts the same in every collation, so the unique index serves the cursor.
+        try await self.rows(
+            """
+            SELECT bunker_public_key FROM authorizations
+            WHERE revoked_at IS NULL AND bunker_public_key > \(cursor ?? "") ORDER BY bunker_public_key LIMIT \(limit)
+            """
+        ).map { try $0.decode(String.self) }
     }
 
     public func activeBunkersWithOwnRelays() async throws -> [(bunkerPublicKey: String, relays: [String])] {

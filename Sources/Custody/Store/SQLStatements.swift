@@ -51,3 +51,11 @@ extension String {
         return String(scalars[start...end])
     }
 }
+
+extension Array {
+    /// Consecutive slices of at most `size` elements (the last may be shorter), for multi-row statements.
+    func chunks(of size: Int) -> [ArraySlice<Element>] {
+        precondition(size > 0, "a chunk holds at least one element")
+        return stride(from: 0, to: self.count, by: size).map { self[$0..<Swift.min($0 + size, self.count)] }
+    }
+}

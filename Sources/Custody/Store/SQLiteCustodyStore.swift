@@ -117,11 +117,7 @@ public final class SQLiteCustodyStore: CustodyStore {
     public func insertKey(_ key: KeyRecord) async throws {
         try await self.serial {
             do {
-                _ = try await self.connection.query(
-                    "INSERT INTO keys (id, public_key, sealed_secret, label, created_at, deleted_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    [.text(key.id), .text(key.publicKey.hex), .blob(key.sealedSecret?.bytes), .text(key.label),
-                     .integer(Int(key.createdAt)), .integer(key.deletedAt.map(Int.init))]
-                )
+                _ = try await self.connection.query("INSERT INTO keys (\(Self.keyColumns)) VALUES (?, ?, ?, ?, ?, ?)", Self.binds(key))
             } catch let error as SQLiteError where error.isConstraintViolation {
                 throw CustodyError(.conflict, "a live key with this id or public key already exists")
             } catch {
@@ -171,14 +167,7 @@ public final class SQLiteCustodyStore: CustodyStore {
         try await self.serial {
             do {
                 _ = try await self.connection.query(
-                    "INSERT INTO authorizations (\(Self.authorizationColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [.text(authorization.id), .text(authorization.keyID), .text(authorization.name),
-                     .text(authorization.bunkerPublicKey.hex), .blob(authorization.bunkerSealedSecret?.bytes),
-                     .blob(authorization.secretHash), .text(authorization.clientPublicKey?.hex), .text(authorization.policy),
-                     .text(RelayList.encode(authorization.relays)), .integer(authorization.expiresAt.map(Int.init)),
-                     .integer(authorization.maxUses.map(Int.init)), .integer(Int(authorization.uses)),
-                     .blob(authorization.accessTokenHash), .integer(Int(authorization.createdAt)),
-                     .integer(authorization.revokedAt.map(Int.init)), .integer(Int(authorization.revision))]
+                    "INSERT INTO authorizations (\(Self.authorizationColumns)) VALUES \(Self.placeholders(rows: 1, columns: 16))", Self.binds(authorization)
                 )
             } catch let error as SQLiteError where error.isConstraintViolation {
                 throw CustodyError(.conflict, "cannot insert authorization: its key does not exist, or its id, bunker key or token is taken")
@@ -186,6 +175,54 @@ public final class SQLiteCustodyStore: CustodyStore {
                 throw CustodyError(.storeUnavailable, "SQLite query failed: \(Self.describe(error))")
             }
         }
+    }
+
+    /// Rows per multi-row INSERT when seeding: within SQLite's oldest limit of 999 bound parameters.
+    static func rowsPerStatement(columns: Int) -> Int { 999 / columns }
+
+    public func insertBatch(keys: [KeyRecord], authorizations: [AuthorizationRecord]) async throws {
+        do {
+            try await self.transaction {
+                for chunk in keys.chunks(of: Self.rowsPerStatement(columns: 6)) {
+                    try await self.insertRows("keys", columns: Self.keyColumns, count: 6, rows: chunk.count, chunk.flatMap(Self.binds))
+                }
+                for chunk in authorizations.chunks(of: Self.rowsPerStatement(columns: 16)) {
+                    try await self.insertRows("authorizations", columns: Self.authorizationColumns, count: 16, rows: chunk.count, chunk.flatMap(Self.binds))
+                }
+            }
+        } catch let error as SQLiteError where error.isConstraintViolation {
+            throw CustodyError(.conflict, "cannot insert the batch: a key or authorization conflicts with one stored, or names a missing key")
+        }
+    }
+
+    /// One multi-row INSERT; constraint violations stay `SQLiteError`s for the caller to describe.
+    private func insertRows(_ table: String, columns: String, count: Int, rows: Int, _ binds: [SQLiteData]) async throws {
+        do {
+            _ = try await self.connection.query("INSERT INTO \(table) (\(columns)) VALUES \(Self.placeholders(rows: rows, columns: count))", binds)
+        } catch let error as SQLiteError where error.isConstraintViolation {
+            throw error
+        } catch {
+            throw CustodyError(.storeUnavailable, "SQLite query failed: \(Self.describe(error))")
+        }
+    }
+
+    static func placeholders(rows: Int, columns: Int) -> String {
+        let row = "(" + Array(repeating: "?", count: columns).joined(separator: ", ") + ")"
+        return Array(repeating: row, count: rows).joined(separator: ", ")
+    }
+
+    private static func binds(_ key: KeyRecord) -> [SQLiteData] {
+        [.text(key.id), .text(key.publicKey.hex), .blob(key.sealedSecret?.bytes), .text(key.label), .integer(Int(key.createdAt)), .integer(key.deletedAt.map(Int.init))]
+    }
+
+    private static func binds(_ authorization: AuthorizationRecord) -> [SQLiteData] {
+        [.text(authorization.id), .text(authorization.keyID), .text(authorization.name),
+         .text(authorization.bunkerPublicKey.hex), .blob(authorization.bunkerSealedSecret?.bytes),
+         .blob(authorization.secretHash), .text(authorization.clientPublicKey?.hex), .text(authorization.policy),
+         .text(RelayList.encode(authorization.relays)), .integer(authorization.expiresAt.map(Int.init)),
+         .integer(authorization.maxUses.map(Int.init)), .integer(Int(authorization.uses)),
+         .blob(authorization.accessTokenHash), .integer(Int(authorization.createdAt)),
+         .integer(authorization.revokedAt.map(Int.init)), .integer(Int(authorization.revision))]
     }
 
     public func authorization(id: String) async throws -> AuthorizationRecord? {
@@ -283,10 +320,12 @@ public final class SQLiteCustodyStore: CustodyStore {
         }
     }
 
-    public func activeBunkerPublicKeys() async throws -> [String] {
+    public func activeBunkerPublicKeys(after cursor: String?, limit: Int) async throws -> [String] {
         try await self.serial {
-            try await self.run("SELECT bunker_public_key FROM authorizations WHERE revoked_at IS NULL ORDER BY bunker_public_key")
-                .map { try $0.string("bunker_public_key") }
+            try await self.run(
+                "SELECT bunker_public_key FROM authorizations WHERE revoked_at IS NULL AND bunker_public_key > ? ORDER BY bunker_public_key LIMIT ?",
+                [.text(cursor ?? ""), .integer(limit)]
+            ).map { try $0.string("bunker_public_key") }
         }
     }
 
