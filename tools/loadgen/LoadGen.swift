@@ -16,8 +16,12 @@ struct LoadGen: AsyncParsableCommand {
 
     /// Where the signer is and how to administer it.
     struct Target: ParsableArguments {
-        @Option(help: "The signer's HTTP address (http://host:port).")
+        @Option(help: "The signer's HTTP address (http://host:port); several, comma-separated, spread the HTTP lanes over instances (setup uses the first).")
         var server: String
+
+        var servers: [ServerAddress] {
+            get throws { try self.server.split(separator: ",").map { try ServerAddress(url: String($0)) } }
+        }
 
         @Option(help: "The relay NIP-46 goes through (ws://host:port); needed for the NIP-46 and mixed scenarios.")
         var relay: String?
@@ -34,6 +38,11 @@ struct LoadGen: AsyncParsableCommand {
         func validate() throws {
             guard self.authorizations > 0, self.apps > 0, (self.keys ?? 1) > 0 else { throw ValidationError("counts must be positive") }
             if self.relay != nil, self.authorizations < self.apps { throw ValidationError("--authorizations must be at least --apps") }
+            do {
+                guard try !self.servers.isEmpty else { throw ValidationError("--server names no address") }
+            } catch let error as HTTPConnectionError {
+                throw ValidationError(error.description)
+            }
         }
 
         /// The admin token: SIGNER_ADMIN_TOKEN, as for the operator commands (never a command-line argument, which
@@ -48,7 +57,7 @@ struct LoadGen: AsyncParsableCommand {
         func createGrants() async throws -> [Grant] {
             try await Grants.create(
                 count: self.authorizations, keys: min(self.keys ?? self.authorizations, self.authorizations), apps: self.apps,
-                server: try ServerAddress(url: self.server), adminToken: try self.adminToken(), relay: self.relay
+                server: try self.servers[0], adminToken: try self.adminToken(), relay: self.relay
             )
         }
     }
@@ -139,16 +148,16 @@ struct LoadGen: AsyncParsableCommand {
                 grants = try await self.target.createGrants()
             }
             let picker = GrantPicker(grants: grants, mode: GrantPicker.Mode(rawValue: self.cache)!)
-            let server = try ServerAddress(url: self.target.server)
+            let servers = try self.target.servers
             var logger = Logger(label: "loadgen")
             logger.logLevel = .error
 
             let http: HTTPLoad? =
                 switch self.scenario {
-                case .httpSignEvent: HTTPLoad(mix: [.signEvent], server: server, lanes: self.concurrency, picker: picker)
-                case .httpGetPublicKey: HTTPLoad(mix: [.getPublicKey], server: server, lanes: self.concurrency, picker: picker)
-                case .httpNip44Encrypt: HTTPLoad(mix: [.nip44Encrypt], server: server, lanes: self.concurrency, picker: picker)
-                case .mixed: HTTPLoad(mix: [.signEvent, .nip44Encrypt, .signEvent, .getPublicKey, .signEvent], server: server, lanes: self.concurrency, picker: picker)
+                case .httpSignEvent: HTTPLoad(mix: [.signEvent], servers: servers, lanes: self.concurrency, picker: picker)
+                case .httpGetPublicKey: HTTPLoad(mix: [.getPublicKey], servers: servers, lanes: self.concurrency, picker: picker)
+                case .httpNip44Encrypt: HTTPLoad(mix: [.nip44Encrypt], servers: servers, lanes: self.concurrency, picker: picker)
+                case .mixed: HTTPLoad(mix: [.signEvent, .nip44Encrypt, .signEvent, .getPublicKey, .signEvent], servers: servers, lanes: self.concurrency, picker: picker)
                 case .nip46SignEvent: nil
                 }
             let nip46: Nip46Load? =

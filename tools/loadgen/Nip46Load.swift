@@ -18,6 +18,8 @@ struct Nip46Load: Sendable {
     final class Inbox: Sendable {
         private struct State {
             var early: [Event] = []
+            /// Replies that came when none was awaited: late answers to requests that timed out, or second answers.
+            var unclaimed: [Event] = []
             var waiter: (continuation: CheckedContinuation<Event?, Never>, deadline: ContinuousClock.Instant)?
         }
 
@@ -35,8 +37,24 @@ struct Nip46Load: Sendable {
             waiter?.resume(returning: event)
         }
 
-        /// Forgets replies to earlier requests (late answers to a request that timed out).
-        func discardEarly() { self.state.withLock { $0.early.removeAll() } }
+        /// Sets aside replies that came before this request was sent, so they cannot pass for its answer.
+        func setAsideEarly() {
+            self.state.withLock { state in
+                state.unclaimed += state.early
+                state.early.removeAll()
+            }
+        }
+
+        /// Every reply no request took, once the run is over.
+        func takeUnclaimed() -> [Event] {
+            self.state.withLock { state in
+                defer {
+                    state.unclaimed.removeAll()
+                    state.early.removeAll()
+                }
+                return state.unclaimed + state.early
+            }
+        }
 
         /// The next reply, or nil when none came before `deadline`.
         func next(deadline: ContinuousClock.Instant) async -> Event? {
@@ -107,18 +125,38 @@ struct Nip46Load: Sendable {
             }
         }
         defer { reaper.cancel() }
-        return await withTaskGroup(of: LaneOutcome.self) { group in
+        let lanes = await withTaskGroup(of: (Int, LaneResult).self) { group in
             for (index, app) in apps.enumerated() {
-                group.addTask { await self.lane(index, app: app, tickets: tickets, schedule: schedule) }
+                group.addTask { (index, await self.lane(index, app: app, tickets: tickets, schedule: schedule)) }
             }
-            return await group.reduce(into: []) { $0.append($1) }
+            return await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
+        }
+        // A second answer to a request may come after the lane has moved on, or after the run: wait for stragglers,
+        // then count every request answered more than once (in a cluster, by two instances).
+        try await Task.sleep(for: .seconds(1))
+        return apps.indices.map { index in
+            var result = lanes[index]!
+            for event in apps[index].inbox.takeUnclaimed() {
+                guard let key = result.conversationKeys[event.pubkey], let text = try? NIP44.decrypt(event.content, conversationKey: key),
+                    let response = try? Nip46Response(json: text), result.answered.contains(response.id)
+                else { continue }
+                result.outcome.fail("nip46_sign_event", "duplicate_reply")
+            }
+            return result.outcome
         }
     }
 
-    private func lane(_ lane: Int, app: App, tickets: Tickets, schedule: Schedule) async -> LaneOutcome {
+    /// A lane's outcome, and what is needed afterwards to recognise a second answer to one of its requests.
+    private struct LaneResult: Sendable {
         var outcome = LaneOutcome()
-        var sequence = 0
+        /// Measured requests that got an answer.
+        var answered: Set<String> = []
         var conversationKeys: [PublicKey: NIP44ConversationKey] = [:]
+    }
+
+    private func lane(_ lane: Int, app: App, tickets: Tickets, schedule: Schedule) async -> LaneResult {
+        var result = LaneResult()
+        var sequence = 0
         let operation = "nip46_sign_event"
         while let due = await tickets.awaitNext() {
             defer { sequence += 1 }
@@ -129,38 +167,39 @@ struct Nip46Load: Sendable {
             let request: Event
             let key: NIP44ConversationKey
             do {
-                if let cached = conversationKeys[bunker] {
+                if let cached = result.conversationKeys[bunker] {
                     key = cached
                 } else {
                     key = try NIP44ConversationKey(secretKey: app.client, publicKey: bunker)
-                    conversationKeys[bunker] = key
+                    result.conversationKeys[bunker] = key
                 }
                 let note = #"{"kind":1,"content":""# + content + #"","tags":[],"created_at":"# + String(Self.unixNow()) + "}"
                 let payload = try NIP44.encrypt(Nip46Request(id: requestID, method: "sign_event", params: [note]).encoded(), conversationKey: key)
                 request = try UnsignedEvent(createdAt: Self.unixNow(), kind: nip46EventKind, tags: [["p", bunker.hex]], content: payload).signed(with: app.client)
             } catch {
-                if measured { outcome.fail(operation, "request_not_built") }
+                if measured { result.outcome.fail(operation, "request_not_built") }
                 continue
             }
-            app.inbox.discardEarly()
+            app.inbox.setAsideEarly()
             let published = await app.connection.publish(request)
             guard published == .accepted else {
-                if measured { outcome.fail(operation, Self.code(published)) }
+                if measured { result.outcome.fail(operation, Self.code(published)) }
                 continue
             }
             guard let reply = await app.inbox.next(deadline: due + self.timeout) else {
-                if measured { outcome.fail(operation, "timeout") }
+                if measured { result.outcome.fail(operation, "timeout") }
                 continue
             }
             guard measured else { continue }
-            outcome.pending.append(
+            result.answered.insert(requestID)
+            result.outcome.pending.append(
                 PendingReply(
                     operation: operation, latency: due.duration(to: .now),
                     check: .nip46SignedEvent(reply: reply, bunker: bunker, conversationKey: key, requestID: requestID, user: grant.user, content: content)
                 )
             )
         }
-        return outcome
+        return result
     }
 
     private static func code(_ outcome: PublishOutcome) -> String {
