@@ -44,8 +44,9 @@ struct CustodyOptions: ParsableArguments {
         }
     }
 
-    /// Opens the store, creating the data directory (mode 0700) when the default SQLite location is used.
-    private func openStore() async throws -> any CustodyStore {
+    /// Opens the store, creating the data directory (mode 0700) when the default SQLite location is used. For
+    /// `bulkLoading`, SQLite gets a 256 MiB page cache.
+    private func openStore(bulkLoading: Bool) async throws -> any CustodyStore {
         let url = self.databaseURL ?? self.environment["SIGNER_DATABASE_URL"]
         if let url, url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
             // One-shot commands answer with one line, and their errors carry the diagnosis; the pool's own warnings
@@ -67,7 +68,7 @@ struct CustodyOptions: ParsableArguments {
             path = self.resolvedDataDirectory + "/signer.sqlite"
         }
         do {
-            return try await SQLiteCustodyStore.open(path: path)
+            return try await SQLiteCustodyStore.open(path: path, pageCacheMebibytes: bulkLoading ? 256 : nil)
         } catch let error as CustodyError {
             throw CommandLineError(error.description)
         }
@@ -98,11 +99,12 @@ struct CustodyOptions: ParsableArguments {
     }
 
     /// Opens the store, runs `body`, and closes the store however `body` ends (a PostgreSQL pool must be shut down).
-    func withStore<Result>(_ body: (any CustodyStore) async throws -> Result) async throws -> Result {
+    /// `bulkLoading` is for `signer seed`.
+    func withStore<Result>(bulkLoading: Bool = false, _ body: (any CustodyStore) async throws -> Result) async throws -> Result {
         if (try? self.resolvedKMS) == .file && self.kekPath == nil && self.environment["SIGNER_KEK_PATH"] == nil {
             try self.createDataDirectory()  // the file backend's KEK lives there by default
         }
-        let store = try await self.openStore()
+        let store = try await self.openStore(bulkLoading: bulkLoading)
         let result: Result
         do {
             result = try await withCustodyErrors { try await body(store) }

@@ -57,7 +57,7 @@ struct SeedCommand: AsyncParsableCommand {
     }
 
     private func seed() async throws {
-        try await self.custody.withStore { store in
+        try await self.custody.withStore(bulkLoading: true) { store in
             try await store.migrate()
             let kek = try await self.custody.openKEK(store: store)
             let custodian = KeyCustodian(store: store, keks: KEKRing(current: kek), cache: DecryptedKeyCache())

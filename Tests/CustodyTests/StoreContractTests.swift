@@ -74,9 +74,9 @@ struct Fixtures {
     func migrationsAreRecordedAndIdempotent(kind: StoreKind) async throws {
         let (store, dispose) = try await kind.makeStore()
         defer { Task { await dispose() } }
-        #expect(try await store.appliedMigrations() == [1])
+        #expect(try await store.appliedMigrations() == [1, 2])
         #expect(try await store.migrate() == [])
-        #expect(try await store.appliedMigrations() == [1])
+        #expect(try await store.appliedMigrations() == [1, 2])
     }
 
     @Test(arguments: StoreKind.allCases)

@@ -16,8 +16,8 @@ def mode(path) -> int:
 def test_migrate_creates_owner_only_files_and_is_idempotent(signer, tmp_path):
     data = tmp_path / "data"
     first = signer.ok("migrate", "--data-dir", str(data))
-    assert first.text == "applied 1 migration(s); schema is at version 1\n"
-    assert signer.ok("migrate", "--data-dir", str(data)).text == "schema is up to date (version 1)\n"
+    assert first.text == "applied 2 migration(s); schema is at version 2\n"
+    assert signer.ok("migrate", "--data-dir", str(data)).text == "schema is up to date (version 2)\n"
     assert mode(data) == 0o700
     assert mode(data / "kek") == 0o600
     assert os.path.getsize(data / "kek") == 32
@@ -62,7 +62,7 @@ def test_unsafe_missing_and_wrong_kek_are_one_line_errors(signer, tmp_path):
     assert not kek.exists()
     kek.write_bytes(kek_bytes)
     os.chmod(kek, 0o600)
-    assert signer.ok("migrate", "--data-dir", str(data)).text == "schema is up to date (version 1)\n"
+    assert signer.ok("migrate", "--data-dir", str(data)).text == "schema is up to date (version 2)\n"
 
 
 def test_kek_rotate_moves_the_canary_and_is_idempotent(signer, tmp_path):
@@ -77,7 +77,7 @@ def test_kek_rotate_moves_the_canary_and_is_idempotent(signer, tmp_path):
     assert mode(new_kek) == 0o600
     # The data now belongs to the new KEK: the old one is refused, the new one accepted.
     assert signer.run("migrate", "--data-dir", str(data)).error_line == "Error: KEK does not match the stored keys"
-    assert signer.ok("migrate", "--data-dir", str(data), "--kek-path", str(new_kek)).text == "schema is up to date (version 1)\n"
+    assert signer.ok("migrate", "--data-dir", str(data), "--kek-path", str(new_kek)).text == "schema is up to date (version 2)\n"
     again = signer.ok("kek", "rotate", "--data-dir", str(data), "--from-kek-path", str(data / "kek"), "--kek-path", str(new_kek))
     assert again.text.splitlines()[-1] == "done: scanned 0, re-wrapped 0, already current 0, changed concurrently 0"
 
@@ -85,8 +85,8 @@ def test_kek_rotate_moves_the_canary_and_is_idempotent(signer, tmp_path):
 def test_migrate_and_rotate_on_postgres(signer, tmp_path, postgres_database):
     data = tmp_path / "data"
     arguments = ("--data-dir", str(data), "--database-url", postgres_database)
-    assert signer.ok("migrate", *arguments).text == "applied 1 migration(s); schema is at version 1\n"
-    assert signer.ok("migrate", *arguments).text == "schema is up to date (version 1)\n"
+    assert signer.ok("migrate", *arguments).text == "applied 2 migration(s); schema is at version 2\n"
+    assert signer.ok("migrate", *arguments).text == "schema is up to date (version 2)\n"
     assert not (data / "signer.sqlite").exists()
     new_kek = tmp_path / "new-kek"
     rotated = signer.ok("kek", "rotate", *arguments, "--from-kek-path", str(data / "kek"), "--kek-path", str(new_kek))
@@ -140,7 +140,7 @@ def kms(monkeypatch):
 def test_migrate_with_aws_kms_and_rotate_file_to_kms_and_back(signer, tmp_path, kms):
     data = tmp_path / "data"
     key_id = kms.create_key()["KeyMetadata"]["KeyId"]
-    assert signer.ok("migrate", "--data-dir", str(data)).text == "applied 1 migration(s); schema is at version 1\n"
+    assert signer.ok("migrate", "--data-dir", str(data)).text == "applied 2 migration(s); schema is at version 2\n"
 
     to_kms = signer.ok("kek", "rotate", "--data-dir", str(data), "--from-kek-path", str(data / "kek"), "--kms", "aws-kms", "--kms-key-id", key_id)
     lines = to_kms.text.splitlines()
@@ -148,11 +148,11 @@ def test_migrate_with_aws_kms_and_rotate_file_to_kms_and_back(signer, tmp_path, 
     assert lines[-1] == "done: scanned 0, re-wrapped 0, already current 0, changed concurrently 0"
     # The canary is now KMS-wrapped: the file KEK no longer matches, the KMS key does.
     assert signer.run("migrate", "--data-dir", str(data)).error_line == "Error: KEK does not match the stored keys"
-    assert signer.ok("migrate", "--data-dir", str(data), "--kms", "aws-kms", "--kms-key-id", key_id).text == "schema is up to date (version 1)\n"
+    assert signer.ok("migrate", "--data-dir", str(data), "--kms", "aws-kms", "--kms-key-id", key_id).text == "schema is up to date (version 2)\n"
 
     back = signer.ok("kek", "rotate", "--data-dir", str(data), "--from-kms-key-id", key_id, "--kek-path", str(tmp_path / "kek2"))
     assert back.text.splitlines()[0] == f"created KEK file {tmp_path / 'kek2'}"
-    assert signer.ok("migrate", "--data-dir", str(data), "--kek-path", str(tmp_path / "kek2")).text == "schema is up to date (version 1)\n"
+    assert signer.ok("migrate", "--data-dir", str(data), "--kek-path", str(tmp_path / "kek2")).text == "schema is up to date (version 2)\n"
 
 
 def test_aws_kms_errors_are_one_line(signer, tmp_path, kms, monkeypatch):

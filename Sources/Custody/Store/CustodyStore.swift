@@ -33,7 +33,7 @@ public protocol CustodyStore: Sendable {
     /// Counts one use if the authorization is usable at `now`; atomically against its limit.
     func recordUse(authorizationID: String, now: Int64) async throws -> UseOutcome
     /// Bunker public keys of authorizations that are not revoked, in ascending order, the first `limit` after
-    /// `cursor` (keyset pagination on the unique bunker key index, so a million rows are read a page at a time).
+    /// `cursor` (keyset pagination on the partial index of active bunker keys, so a million are read a page at a time).
     func activeBunkerPublicKeys(after cursor: String?, limit: Int) async throws -> [String]
     /// Bunker public keys and relays of the authorizations that are not revoked and name relays of their own (the
     /// NIP-46 service listens there too), ordered by bunker key. Reads two columns of just those rows.

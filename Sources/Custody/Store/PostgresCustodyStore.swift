@@ -401,7 +401,8 @@ public final class PostgresCustodyStore: CustodyStore {
 
     public func activeBunkersWithOwnRelays() async throws -> [(bunkerPublicKey: String, relays: [String])] {
         try await self.rows(
-            "SELECT bunker_public_key, relays FROM authorizations WHERE revoked_at IS NULL AND relays <> \(RelayList.encode([])) ORDER BY bunker_public_key"
+            // The literal '[]' (an empty relay list) matches the partial index's WHERE clause in every plan.
+            "SELECT bunker_public_key, relays FROM authorizations WHERE revoked_at IS NULL AND relays <> '[]' ORDER BY bunker_public_key"
         ).map { row in
             let (bunker, relays) = try row.decode((String, String).self)
             return (bunker, try RelayList.decode(relays))

@@ -16,8 +16,11 @@ public final class SQLiteCustodyStore: CustodyStore {
         self.connection = connection
     }
 
-    /// Opens (creating if needed) the database at `path`.
-    public static func open(path: String, logger: Logger = Logger(label: "signer.custody.sqlite")) async throws -> SQLiteCustodyStore {
+    /// Opens (creating if needed) the database at `path`. `pageCacheMebibytes` replaces SQLite's 2 MB page cache:
+    /// bulk seeding inserts into five B-trees at random places, and a cache that holds them halves its system time.
+    public static func open(
+        path: String, pageCacheMebibytes: Int? = nil, logger: Logger = Logger(label: "signer.custody.sqlite")
+    ) async throws -> SQLiteCustodyStore {
         let connection: SQLiteConnection
         do {
             connection = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
@@ -28,6 +31,7 @@ public final class SQLiteCustodyStore: CustodyStore {
         for pragma in ["PRAGMA journal_mode = WAL", "PRAGMA foreign_keys = ON", "PRAGMA secure_delete = ON", "PRAGMA busy_timeout = 5000"] {
             _ = try await store.run(pragma)
         }
+        if let pageCacheMebibytes { _ = try await store.run("PRAGMA cache_size = -\(pageCacheMebibytes * 1024)") }
         return store
     }
 
@@ -331,9 +335,13 @@ public final class SQLiteCustodyStore: CustodyStore {
 
     public func activeBunkersWithOwnRelays() async throws -> [(bunkerPublicKey: String, relays: [String])] {
         try await self.serial {
+            // The literal '[]' (an empty relay list) matches the partial index's WHERE clause, which a bound value would
+            // not; without statistics the planner would still rather walk the larger active-bunkers index, so it is named.
             try await self.run(
-                "SELECT bunker_public_key, relays FROM authorizations WHERE revoked_at IS NULL AND relays <> ? ORDER BY bunker_public_key",
-                [.text(RelayList.encode([]))]
+                """
+                SELECT bunker_public_key, relays FROM authorizations INDEXED BY authorizations_own_relays
+                WHERE revoked_at IS NULL AND relays <> '[]' ORDER BY bunker_public_key
+                """
             ).map { (try $0.string("bunker_public_key"), try RelayList.decode(try $0.string("relays"))) }
         }
     }
