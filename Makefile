@@ -1,7 +1,7 @@
 # Nostr Signer: one-command set-up on a fresh Debian/Ubuntu machine.
 #   make run    install what is missing, build, start the signer
 #   make test   install what is missing, build, run every test tier
-#   make bench  release build, then the benchmarks; writes their section of docs/performance.md and the plots
+#   make bench  release build, then the benchmarks; writes their section of docs/performance.md and the plots (~9 min)
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -22,7 +22,7 @@ SIGNER_RELEASE := .build/release/signer
 help:
 	@echo "make run     install missing packages, build, start the signer"
 	@echo "make test    install missing packages and the Python peers, build, run every test tier"
-	@echo "make bench   release build, crypto limits, every loadgen scenario; rewrites docs/performance.md's make bench section"
+	@echo "make bench   release build, crypto limits, load scenarios, scale and cluster figures; rewrites docs/performance.md's make bench section"
 
 deps:
 	@bash tools/install-system-deps.sh
@@ -66,8 +66,10 @@ build-bench: deps
 	swift build -c release --product signer --static-swift-stdlib $(SWIFT_BUILD_FLAGS)
 	swift build -c release --product loadgen --static-swift-stdlib $(SWIFT_BUILD_FLAGS)
 
-# The crypto limits, then every loadgen scenario against the release server (SQLite) and LocalRelay; rewrites the
-# generated section of docs/performance.md, docs/bench/results.json and the plots (matplotlib, in .venv).
+# The crypto limits, every loadgen scenario against the release server (SQLite) and LocalRelay, the scale figures on
+# stores seeded with 100,000 and 1,000,000 authorizations, and 1-3 instances as a cluster (PostgreSQL, redis-server);
+# rewrites the generated section of docs/performance.md, docs/bench/results.json and the plots (matplotlib, in .venv).
+# BENCH_STORE=postgres runs the scenarios and the scale figures on PostgreSQL; BENCH_SKIP=scale,cluster leaves those out.
 bench: build-bench venv
 	@.venv/bin/python -c 'import matplotlib' 2>/dev/null || .venv/bin/pip install --quiet -r tools/requirements-bench.txt
 	.venv/bin/python tools/bench/bench.py

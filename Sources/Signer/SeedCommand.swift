@@ -153,7 +153,8 @@ struct CustodySeeder: Sendable {
         } store: { (batch: [(NewAuthorization, Int)]) in
             for (created, index) in batch {
                 guard let slot = sampleIndex(index) else { continue }
-                kept.grants.append(Sample.Grant(authorization: created, user: owners[index % owners.count].publicKey, client: clients.isEmpty ? nil : clients[slot % clients.count]))
+                let client = clients.isEmpty ? nil : clients[slot % clients.count]
+                kept.grants.append(Sample.Grant(authorization: created, user: owners[index % owners.count].publicKey, client: client))
             }
             return (batch.map(\.0.record), [])
         }
@@ -169,14 +170,20 @@ struct CustodySeeder: Sendable {
     ) async throws {
         let store = self.custodian.store
         var writing: Task<Void, any Error>?
-        for start in stride(from: 0, to: count, by: self.batchSize) {
-            let range = start..<min(start + self.batchSize, count)
-            let made = try await self.make(range, make)
+        do {
+            for start in stride(from: 0, to: count, by: self.batchSize) {
+                let range = start..<min(start + self.batchSize, count)
+                let made = try await self.make(range, make)
+                try await writing?.value
+                let (authorizations, keys) = rows(made)
+                writing = Task { try await store.insertBatch(keys: keys, authorizations: authorizations) }
+            }
             try await writing?.value
-            let (authorizations, keys) = rows(made)
-            writing = Task { try await store.insertBatch(keys: keys, authorizations: authorizations) }
+        } catch {
+            // Leave nothing writing behind the error (the batch in flight commits whole or not at all).
+            _ = try? await writing?.value
+            throw error
         }
-        try await writing?.value
     }
 
     /// The records for `range`, in order, made on `workers` tasks.

@@ -1,20 +1,30 @@
-"""`make bench`: the physical limit, then every load scenario, written into docs/performance.md with two plots.
+"""`make bench`: the physical limit, every load scenario, an open-loop rate sweep, the scale figures and the cluster
+figures, written into docs/performance.md with three plots.
 
-    bench.py [--quick] [--no-docs]
+    bench.py [--quick] [--no-docs] [--store sqlite|postgres] [--scale N,N,...] [--skip scale,cluster]
 
 1. the crypto micro-benchmarks on one core (`signer bench crypto`): the raw sign and verify rates;
-2. rust-nostr's LocalRelay (no rate limit) and the release `signer serve` on the embedded default (SQLite, file KEK),
-   in a temporary directory, on loopback ports;
+2. rust-nostr's LocalRelay (no rate limit) and the release `signer serve` on the embedded default (SQLite, file KEK)
+   or, with --store postgres, on a PostgreSQL server it starts (tools/test-services.sh), in a temporary directory,
+   on loopback ports;
 3. `loadgen` (release): HTTP RPC `sign_event`, `get_public_key`, `nip44_encrypt`; NIP-46 `sign_event` through the
-   relay; the mixed scenario; `sign_event` on an open loop; a concurrency sweep; then cold caches (the server
-   restarted before each cold run, every request the first for its authorization) next to warm ones;
-4. the generated section of docs/performance.md (between its `make bench` markers), docs/bench/results.json and
-   the plots docs/bench/latency.png and docs/bench/throughput.png.
+   relay; the mixed scenario; a concurrency sweep; open loops at fractions of the closed loop's rate (the knee); then
+   cold caches (the server restarted before each cold run, every request the first for its authorization) next to
+   warm ones;
+4. scale: for each --scale count (default 100,000 and 1,000,000), a fresh store seeded by `signer seed`, then the
+   daemon's start-up time (to listening, to ready), its resident memory, and the latency of a cold first request for
+   a key against a warm one, one request at a time;
+5. cluster: PostgreSQL and redis-server, and 1, 2 and 3 `signer serve` instances on one database and relay, under
+   NIP-46 and HTTP load: throughput, how the ring spread the requests, and replies that came twice (there must be
+   none); next to one instance without Redis, which shows what the per-request claim costs;
+6. the generated section of docs/performance.md (between its `make bench` markers), docs/bench/results.json and
+   the plots docs/bench/latency.png, docs/bench/throughput.png and docs/bench/open-loop.png.
 
 The load generator shares the cores with the server, as wrk does in `make bench-http`; the report gives its own
-CPU per request. --quick shortens every run (for trying the script, not for figures).
+CPU per request. --quick shortens every run and the scale counts (for trying the script, not for figures).
 """
 
+import argparse
 import datetime
 import json
 import os
@@ -45,56 +55,182 @@ def free_port():
         return s.getsockname()[1]
 
 
-class Server:
-    """The release `signer serve` on SQLite in `data_dir`, restartable on the same data."""
+def wait_until(predicate, seconds, what):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    sys.exit(f"bench: {what} did not happen within {seconds} s")
 
-    def __init__(self, data_dir, relay, admin_token):
+
+def metric_sum(text, name):
+    """The sum of every sample of `name` in a Prometheus exposition."""
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + "{") or line.startswith(name + " "))
+
+
+class Server:
+    """A release `signer serve` in `data_dir`, restartable on the same data; `environment` adds SIGNER_* settings."""
+
+    def __init__(self, data_dir, relay, admin_token, environment=None):
         self.data_dir, self.relay, self.admin_token = data_dir, relay, admin_token
+        self.environment = environment or {}
         self.port = free_port()
         self.process = None
+        os.makedirs(data_dir, exist_ok=True)
+        self.log_path = os.path.join(data_dir, "serve.log")
 
     @property
     def url(self):
         return f"http://127.0.0.1:{self.port}"
 
     def start(self):
-        env = dict(os.environ, SIGNER_ADMIN_TOKEN=self.admin_token, SIGNER_RELAYS=self.relay, SIGNER_ADMIN_REQUESTS_PER_SECOND="0")
-        self.log = open(os.path.join(os.path.dirname(self.data_dir), "serve.log"), "ab")
-        self.process = subprocess.Popen(
-            [SIGNER, "serve", "--data-dir", self.data_dir, "--http-port", str(self.port), "--log-level", "warning"],
-            env=env, stdout=self.log, stderr=self.log,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(self.url + "/healthz/ready", timeout=1) as response:
-                    if response.status == 200:
-                        return
-            except Exception:
-                pass
+        """Starts the daemon and waits until it is ready; returns the seconds to listening and to ready."""
+        env = dict(os.environ, SIGNER_ADMIN_TOKEN=self.admin_token, SIGNER_RELAYS=self.relay, SIGNER_ADMIN_REQUESTS_PER_SECOND="0",
+                   SIGNER_LOG_FORMAT="json", SIGNER_LOG_LEVEL="info", **self.environment)
+        log = open(self.log_path, "ab")
+        offset = log.tell()
+        started = time.monotonic()
+        self.process = subprocess.Popen([SIGNER, "serve", "--data-dir", self.data_dir, "--http-port", str(self.port)],
+                                        env=env, stdout=log, stderr=log)
+        log.close()
+        listening = ready = None
+        deadline = started + 120
+        while ready is None:
+            if time.monotonic() > deadline:
+                sys.exit(f"signer serve was not ready within 120 s; see {self.log_path}")
             if self.process.poll() is not None:
-                sys.exit(f"signer serve exited with {self.process.returncode}; see {self.log.name}")
-            time.sleep(0.1)
-        sys.exit("signer serve was not ready within 30 s")
+                sys.exit(f"signer serve exited with {self.process.returncode}; see {self.log_path}")
+            if listening is None:
+                with open(self.log_path, "rb") as f:
+                    f.seek(offset)
+                    if b"signer listening on http://" in f.read():
+                        listening = time.monotonic() - started
+            else:
+                try:
+                    with urllib.request.urlopen(self.url + "/healthz/ready", timeout=1) as response:
+                        if response.status == 200:
+                            ready = time.monotonic() - started
+                except Exception:
+                    pass
+            time.sleep(0.005)
+        self.log_offset = offset
+        return listening, ready
+
+    def log_lines(self, message):
+        """The JSON log lines of this run with `message`."""
+        lines = []
+        with open(self.log_path, "rb") as f:
+            f.seek(self.log_offset)
+            for raw in f:
+                if raw.startswith(b"{") and message.encode() in raw:
+                    entry = json.loads(raw)
+                    if entry.get("message") == message:
+                        lines.append(entry)
+        return lines
+
+    def memory(self):
+        """Resident set size now and at its peak, in MiB."""
+        fields = {}
+        with open(f"/proc/{self.process.pid}/status") as f:
+            for line in f:
+                name, _, value = line.partition(":")
+                fields[name] = value.strip()
+        return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+    def metrics(self):
+        with urllib.request.urlopen(self.url + "/api/metrics", timeout=5) as response:
+            return response.read().decode()
 
     def stop(self):
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-            self.process.wait(timeout=30)
+            self.process.wait(timeout=40)
         self.process = None
 
     def restart(self):
         self.stop()
-        self.start()
+        return self.start()
 
 
-def loadgen(args, env, label):
+class Postgres:
+    """A throwaway PostgreSQL server (tools/test-services.sh) under `directory`, with a database per use."""
+
+    def __init__(self, directory):
+        self.env = dict(os.environ, SIGNER_TEST_SERVICES_DIR=directory, SIGNER_TEST_POSTGRES_PORT=str(free_port()))
+        subprocess.run(["bash", os.path.join(ROOT, "tools/test-services.sh"), "start-postgres"], env=self.env, check=True)
+        self.url = f"postgres://signer:signer@127.0.0.1:{self.env['SIGNER_TEST_POSTGRES_PORT']}/signer"
+
+    def database(self, name):
+        subprocess.run(["psql", self.url, "-q", "-c", f"CREATE DATABASE {name}"], check=True, timeout=30)
+        return self.url.rsplit("/", 1)[0] + "/" + name
+
+    def size(self, url):
+        out = subprocess.run(["psql", url, "-tA", "-c", "SELECT pg_database_size(current_database())"], check=True, capture_output=True, text=True)
+        return int(out.stdout.strip())
+
+    def stop(self):
+        subprocess.run(["bash", os.path.join(ROOT, "tools/test-services.sh"), "stop"], env=self.env, check=False)
+
+
+class Redis:
+    def __init__(self, directory):
+        self.port = free_port()
+        self.process = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                                         "--dir", directory], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(lambda: subprocess.run(["redis-cli", "-p", str(self.port), "PING"], capture_output=True, text=True).stdout.strip() == "PONG",
+                   10, "redis-server starting")
+        self.url = f"redis://127.0.0.1:{self.port}"
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait()
+
+
+def cpu_seconds(pid):
+    """User + system CPU a process has used (/proc, in clock ticks)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def served(server):
+    """Requests a signer has answered over HTTP and over NIP-46, by its own counters."""
+    text = server.metrics()
+
+    def total(prefix):
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix))
+    return total('signer_http_requests_total{route="/api/nostr"'), total("signer_nip46_requests_total{")
+
+
+RELAY = {}
+NIP46_TIMEOUT_S = "3"
+
+
+def loadgen(args, env, label, servers=()):
+    """One loadgen run; with `servers`, also what the signers and the relay spent per request they served (over the
+    whole run, warm-up included, so the CPU and the requests cover the same interval)."""
     output = os.path.join(env["BENCH_WORK"], f"{label}.json")
+    if "--relay" in args:
+        # A reply the relay lost (LocalRelay resets a subscriber that falls behind) costs its app this long, then it
+        # goes on, as an app would retry; with loadgen's default 10 s one loss idles an app for the rest of a run.
+        args = [*args, "--timeout", NIP46_TIMEOUT_S]
     command = [LOADGEN, "run", *args, "--output", output]
     print("$ loadgen run " + " ".join(args), flush=True)
+    before = [(cpu_seconds(server.process.pid), served(server)) for server in servers]
+    relay_before = cpu_seconds(RELAY["pid"]) if servers else 0
     subprocess.run(command, env=env, check=True)
     with open(output) as f:
-        return json.load(f)
+        report = json.load(f)
+    if servers:
+        after = [(cpu_seconds(server.process.pid), served(server)) for server in servers]
+        http = sum(a[1][0] - b[1][0] for a, b in zip(after, before))
+        nip46 = sum(a[1][1] - b[1][1] for a, b in zip(after, before))
+        report["signer_cpu_us_per_request"] = round(sum(a[0] - b[0] for a, b in zip(after, before)) * 1e6 / max(1, http + nip46), 1)
+        if nip46:
+            # The relay carries NIP-46 only: its cost per NIP-46 request.
+            report["relay_cpu_us_per_request"] = round((cpu_seconds(RELAY["pid"]) - relay_before) * 1e6 / nip46, 1)
+    return report
 
 
 def crypto_limits():
@@ -103,59 +239,120 @@ def crypto_limits():
     return {row["operation"]: row for row in json.loads(out)["results"]}
 
 
+def start_relay():
+    port = free_port()
+    process = subprocess.Popen([PYTHON, os.path.join(ROOT, "Tests/interop/peers/local_relay.py"), str(port), "--unlimited"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    RELAY["pid"] = process.pid
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    return process, f"ws://127.0.0.1:{port}"
+
+
 def main():
-    quick = "--quick" in sys.argv
-    seconds, warmup = ("3", "1") if quick else ("10", "2")
-    sweep_seconds = "2" if quick else "4"
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--no-docs", action="store_true")
+    parser.add_argument("--store", choices=("sqlite", "postgres"), default=os.environ.get("BENCH_STORE", "sqlite"))
+    parser.add_argument("--scale", default=None, help="authorization counts for the scale figures (default 100000,1000000)")
+    parser.add_argument("--skip", default=os.environ.get("BENCH_SKIP", ""), help="comma-separated phases to skip: scale, cluster")
+    options = parser.parse_args()
+    quick = options.quick
+    skip = {phase for phase in options.skip.split(",") if phase}
+    scale_counts = [int(n) for n in (options.scale or ("2000,20000" if quick else "100000,1000000")).split(",")]
+    timing = {"seconds": "3" if quick else "8", "warmup": "1" if quick else "2", "sweep": "2" if quick else "4"}
     for binary in (SIGNER, LOADGEN):
         if not os.path.exists(binary):
             sys.exit(f"{binary} is missing: run make bench, which builds it")
 
     work = tempfile.mkdtemp(prefix="signer-bench-")
+    # PostgreSQL runs as its own user and must reach its directory in here; the files with secrets are 0600.
+    os.chmod(work, 0o711)
+    began = time.monotonic()
     results = {"date": datetime.date.today().isoformat(), "cores": os.cpu_count(), "machine": platform.processor() or platform.machine(),
-               "runs": {}}
-    relay_process = server = None
+               "store": options.store, "runs": {}}
+    relay_process = postgres = None
     try:
         print("crypto micro-benchmarks (one core)...", flush=True)
         results["crypto"] = crypto_limits()
-
-        relay_port = free_port()
-        relay = f"ws://127.0.0.1:{relay_port}"
-        relay_process = subprocess.Popen([PYTHON, os.path.join(ROOT, "Tests/interop/peers/local_relay.py"), str(relay_port), "--unlimited"],
-                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", relay_port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        relay_process, relay = start_relay()
+        if options.store == "postgres" or "cluster" not in skip:
+            postgres = Postgres(os.path.join(work, "postgres"))
         admin_token = "bench-" + secrets.token_hex(16)
-        server = Server(os.path.join(work, "data"), relay, admin_token)
-        server.start()
         env = dict(os.environ, SIGNER_ADMIN_TOKEN=admin_token, BENCH_WORK=work)
-        common = ["--server", server.url, "--relay", relay, "--duration", seconds, "--warmup", warmup]
 
+        scenarios(results, work, relay, admin_token, env, postgres if options.store == "postgres" else None, timing, quick)
+        if "scale" not in skip:
+            results["scale"] = [scale(count, work, relay, admin_token, env, postgres if options.store == "postgres" else None, quick)
+                                for count in scale_counts]
+        if "cluster" not in skip:
+            results["cluster"] = cluster(work, relay, admin_token, env, postgres, timing)
+    finally:
+        if relay_process:
+            relay_process.terminate()
+            relay_process.wait()
+        if postgres:
+            postgres.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    results["bench_minutes"] = round((time.monotonic() - began) / 60, 1)
+
+    if options.no_docs:
+        # For trying the script: the section it would write, and every figure, without touching docs/.
+        with open(os.path.join(tempfile.gettempdir(), "signer-bench-results.json"), "w") as f:
+            json.dump(strip_spectra(results), f, indent=1, sort_keys=True)
+        print(section_text(results))
+        print(f"(figures in {f.name})")
+        return
+    os.makedirs(os.path.join(DOCS, "bench"), exist_ok=True)
+    with open(os.path.join(DOCS, "bench/results.json"), "w") as f:
+        json.dump(strip_spectra(results), f, indent=1, sort_keys=True)
+        f.write("\n")
+    plot(results)
+    write_section(results)
+    print(f"wrote docs/performance.md (make bench section), docs/bench/results.json and three plots in {results['bench_minutes']} minutes")
+
+
+def scenarios(results, work, relay, admin_token, env, postgres, timing, quick):
+    """Every loadgen scenario against one server, then the concurrency and open-loop sweeps, then cold against warm."""
+    environment = {"SIGNER_DATABASE_URL": postgres.database("bench_main")} if postgres else {}
+    server = Server(os.path.join(work, "main"), relay, admin_token, environment)
+    server.start()
+    try:
+        seconds, warmup = timing["seconds"], timing["warmup"]
+        common = ["--server", server.url, "--relay", relay, "--duration", seconds, "--warmup", warmup, "--label", f"store={results['store']}"]
         # Warm: 64 authorizations, made by the nostrconnect flow so NIP-46 apps and HTTP tokens both use them.
         warm = os.path.join(work, "warm.json")
         subprocess.run([LOADGEN, "setup", "--server", server.url, "--relay", relay, "--authorizations", "64", "--apps", "64", "--fixture", warm],
                        env=env, check=True)
         runs = results["runs"]
         for scenario in ("http-sign-event", "http-get-public-key", "http-nip44-encrypt"):
-            runs[scenario] = loadgen(["--scenario", scenario, "--fixture", warm, "--concurrency", "64", *common], env, scenario)
-        runs["nip46-sign-event"] = loadgen(["--scenario", "nip46-sign-event", "--fixture", warm, "--apps", "64", *common], env, "nip46")
-        runs["mixed"] = loadgen(["--scenario", "mixed", "--fixture", warm, "--apps", "64", "--concurrency", "32", *common], env, "mixed")
-        # Open loop at 80 % of what the closed loop reached: latency as a client on a schedule sees it.
-        closed_rate = float(runs["http-sign-event"]["total"]["throughput_per_s"])
-        runs["http-sign-event-open"] = loadgen(["--scenario", "http-sign-event", "--fixture", warm, "--concurrency", "128",
-                                                "--rate", str(round(closed_rate * 0.8)), *common], env, "open")
-        nip46_rate = float(runs["nip46-sign-event"]["total"]["throughput_per_s"])
-        runs["nip46-sign-event-open"] = loadgen(["--scenario", "nip46-sign-event", "--fixture", warm, "--apps", "64",
-                                                 "--nip46-rate", str(round(nip46_rate * 0.8)), *common], env, "nip46-open")
+            runs[scenario] = loadgen(["--scenario", scenario, "--fixture", warm, "--concurrency", "64", *common], env, scenario, [server])
+        runs["nip46-sign-event"] = loadgen(["--scenario", "nip46-sign-event", "--fixture", warm, "--apps", "64", *common], env, "nip46", [server])
+        runs["mixed"] = loadgen(["--scenario", "mixed", "--fixture", warm, "--apps", "64", "--concurrency", "32", *common], env, "mixed", [server])
+
         sweep = {}
-        for concurrency in (1, 4, 16, 64, 256):
+        for concurrency in (1, 4, 16, 32, 64, 256):
             sweep[concurrency] = loadgen(["--scenario", "http-sign-event", "--fixture", warm, "--concurrency", str(concurrency),
-                                          "--server", server.url, "--duration", sweep_seconds, "--warmup", "1"], env, f"sweep-{concurrency}")
+                                          "--server", server.url, "--duration", timing["sweep"], "--warmup", "1"], env, f"sweep-{concurrency}", [server])
         results["sweep"] = sweep
+
+        # Open loops at fractions of what the closed loop reached: where latency turns up is the knee.
+        closed_http = float(runs["http-sign-event"]["total"]["throughput_per_s"])
+        closed_nip46 = float(runs["nip46-sign-event"]["total"]["throughput_per_s"])
+        open_http, open_nip46 = {}, {}
+        for fraction in (0.25, 0.5, 0.75, 0.9):
+            open_http[fraction] = loadgen(["--scenario", "http-sign-event", "--fixture", warm, "--concurrency", "128", "--rate",
+                                           str(round(closed_http * fraction)), "--server", server.url, "--duration", timing["sweep"],
+                                           "--warmup", "1"], env, f"open-http-{fraction}", [server])
+        for fraction in (0.25, 0.5, 0.75):
+            open_nip46[fraction] = loadgen(["--scenario", "nip46-sign-event", "--fixture", warm, "--apps", "64", "--nip46-rate",
+                                            str(round(closed_nip46 * fraction)), "--server", server.url, "--relay", relay,
+                                            "--duration", timing["sweep"], "--warmup", "1"], env, f"open-nip46-{fraction}", [server])
+        results["open_loop"] = {"http": open_http, "nip46": open_nip46}
 
         # Cold: authorizations made, then the server restarted, so each request is its authorization's first.
         cold = os.path.join(work, "cold.json")
@@ -173,36 +370,116 @@ def main():
         runs["nip46-sign-event-warm16"] = loadgen(["--scenario", "nip46-sign-event", "--fixture", cold, "--apps", "16",
                                                    "--server", server.url, "--relay", relay, "--duration", seconds, "--warmup", warmup], env, "nip46-warm16")
     finally:
-        if server:
-            server.stop()
-        if relay_process:
-            relay_process.terminate()
-            relay_process.wait()
-        shutil.rmtree(work, ignore_errors=True)
+        server.stop()
 
-    if "--no-docs" in sys.argv:
-        print(json.dumps(results, indent=1)[:4000])
-        return
-    os.makedirs(os.path.join(DOCS, "bench"), exist_ok=True)
-    with open(os.path.join(DOCS, "bench/results.json"), "w") as f:
-        json.dump(strip_spectra(results), f, indent=1, sort_keys=True)
-        f.write("\n")
-    plot(results)
-    write_section(results)
-    print("wrote docs/performance.md (make bench section), docs/bench/results.json, docs/bench/latency.png, docs/bench/throughput.png")
+
+def scale(count, work, relay, admin_token, env, postgres, quick):
+    """A store seeded with `count` authorizations (one key per ten): start-up, memory, cold against warm."""
+    directory = os.path.join(work, f"scale-{count}")
+    os.makedirs(directory)
+    environment = {"SIGNER_DATABASE_URL": postgres.database(f"bench_scale_{count}")} if postgres else {}
+    keys = max(1, count // 10)
+    sample = os.path.join(directory, "sample.json")
+    samples = min(count, 400 if quick else 2000)
+    seed_env = dict(env, **environment)
+    seed_env.pop("SIGNER_ADMIN_TOKEN", None)
+    print(f"$ signer seed --authorizations {count} --keys {keys}", flush=True)
+    started = time.monotonic()
+    seeded = subprocess.run([SIGNER, "seed", "--data-dir", os.path.join(directory, "data"), "--authorizations", str(count), "--keys", str(keys),
+                             "--sample", str(samples), "--sample-file", sample, "--sample-apps", "16"],
+                            env=seed_env, check=True, capture_output=True, text=True)
+    seed_seconds = time.monotonic() - started
+    print(seeded.stdout.strip(), flush=True)
+    if postgres:
+        store_bytes = postgres.size(environment["SIGNER_DATABASE_URL"])
+    else:
+        store_bytes = sum(os.path.getsize(os.path.join(directory, "data", name)) for name in os.listdir(os.path.join(directory, "data"))
+                          if name.startswith("signer.sqlite"))
+
+    server = Server(os.path.join(directory, "data"), relay, admin_token, environment)
+    # The median of three starts, each from a stopped process (the store's pages stay in the page cache).
+    starts = []
+    for _ in range(3):
+        listening, ready = server.start()
+        loaded = server.log_lines("active bunkers loaded")
+        starts.append({"listening_s": listening, "ready_s": ready, "bunkers": int(loaded[-1]["count"]) if loaded else None,
+                       "bunker_load_ms": int(loaded[-1]["ms"]) if loaded else None, "rss_ready_mib": server.memory()[0]})
+        server.stop()
+    starts.sort(key=lambda s: s["ready_s"])
+    start = starts[1]
+    server.start()
+    try:
+        figures = {"authorizations": count, "keys": keys, "seed_s": round(seed_seconds, 1), "seed_output": seeded.stdout.strip(),
+                   "store_mib": round(store_bytes / 2**20, 1), "starts": starts, **start}
+        figures["rss_idle_mib"] = server.memory()[0]
+        base = ["--server", server.url, "--fixture", sample, "--label", f"store={'postgres' if postgres else 'sqlite'}", "--label", f"stored={count}"]
+        figures["http_cold"] = loadgen(["--scenario", "http-sign-event", "--cache", "cold", "--concurrency", "1", "--duration", "60",
+                                        "--warmup", "0", *base], env, f"scale-{count}-http-cold")
+        figures["http_warm"] = loadgen(["--scenario", "http-sign-event", "--concurrency", "1", "--duration", "3", "--warmup", "1", *base],
+                                       env, f"scale-{count}-http-warm")
+        server.restart()
+        figures["nip46_cold"] = loadgen(["--scenario", "nip46-sign-event", "--cache", "cold", "--apps", "16", "--relay", relay,
+                                         "--duration", "60", "--warmup", "0", *base], env, f"scale-{count}-nip46-cold")
+        figures["rss_after_mib"], figures["rss_peak_mib"] = server.memory()
+    finally:
+        server.stop()
+    return figures
+
+
+def cluster(work, relay, admin_token, env, postgres, timing):
+    """1 instance without Redis, then clusters of 1, 2 and 3 on one database, KEK file and relay."""
+    redis = Redis(work)
+    database = postgres.database("bench_cluster")
+    kek = os.path.join(work, "cluster-kek")
+    fixture = os.path.join(work, "cluster.json")
+    configurations = [("single node, no Redis", 1, False), ("cluster of 1", 1, True), ("cluster of 2", 2, True), ("cluster of 3", 3, True)]
+    figures = []
+    try:
+        for index, (name, count, clustered) in enumerate(configurations):
+            servers = []
+            for member in range(count):
+                environment = {"SIGNER_DATABASE_URL": database, "SIGNER_KEK_PATH": kek}
+                if clustered:
+                    environment.update(SIGNER_REDIS_URL=redis.url, SIGNER_CLUSTER_MEMBER_ID=f"bench-{member}", SIGNER_CLUSTER_KEY_PREFIX=f"bench-{index}")
+                servers.append(Server(os.path.join(work, f"cluster-{index}-{member}"), relay, admin_token, environment))
+            try:
+                # The first instance creates the KEK file on the first start; the others open it.
+                servers[0].start()
+                for server in servers[1:]:
+                    server.start()
+                if clustered:
+                    for server in servers:
+                        wait_until(lambda: metric_sum(server.metrics(), "signer_cluster_members") == count, 30, f"a ring of {count}")
+                if not os.path.exists(fixture):
+                    subprocess.run([LOADGEN, "setup", "--server", servers[0].url, "--relay", relay, "--authorizations", "64", "--apps", "64",
+                                    "--fixture", fixture], env=env, check=True)
+                before = [metric_sum(server.metrics(), "signer_nip46_requests_total") for server in servers]
+                nip46 = loadgen(["--scenario", "nip46-sign-event", "--fixture", fixture, "--apps", "64", "--server", servers[0].url,
+                                 "--relay", relay, "--duration", timing["seconds"], "--warmup", timing["warmup"], "--label", f"instances={count}",
+                                 "--label", f"redis={'yes' if clustered else 'no'}"], env, f"cluster-{index}-nip46", servers)
+                answered = [metric_sum(server.metrics(), "signer_nip46_requests_total") - b for server, b in zip(servers, before)]
+                http = loadgen(["--scenario", "http-sign-event", "--fixture", fixture, "--concurrency", "64",
+                                "--server", ",".join(server.url for server in servers), "--duration", timing["seconds"],
+                                "--warmup", timing["warmup"], "--label", f"instances={count}"], env, f"cluster-{index}-http", servers)
+                figures.append({"name": name, "instances": count, "redis": clustered, "nip46": nip46, "http": http,
+                                "nip46_answered_by_instance": answered})
+            finally:
+                for server in reversed(servers):
+                    server.stop()
+    finally:
+        redis.stop()
+    return figures
 
 
 def strip_spectra(results):
     """results.json keeps the figures, not the percentile spectra the plots were drawn from."""
-    def strip(run):
-        run = json.loads(json.dumps(run))
-        for summary in [run["total"], *run["operations"].values()]:
-            summary.pop("percentiles_ms", None)
-        return run
-    copy = dict(results)
-    copy["runs"] = {name: strip(run) for name, run in results["runs"].items()}
-    copy["sweep"] = {str(c): strip(run) for c, run in results["sweep"].items()}
-    return copy
+    def strip(value):
+        if isinstance(value, dict):
+            return {key: strip(item) for key, item in value.items() if key != "percentiles_ms"}
+        if isinstance(value, list):
+            return [strip(item) for item in value]
+        return value
+    return strip(json.loads(json.dumps(results)))
 
 
 def plot(results):
@@ -212,8 +489,8 @@ def plot(results):
     from matplotlib.ticker import FixedLocator, FixedFormatter
 
     figure, axis = plt.subplots(figsize=(9, 5.5))
-    for name in ("http-sign-event", "http-sign-event-open", "http-get-public-key", "http-nip44-encrypt", "nip46-sign-event",
-                 "nip46-sign-event-open", "http-sign-event-cold", "nip46-sign-event-cold"):
+    for name in ("http-sign-event", "http-get-public-key", "http-nip44-encrypt", "nip46-sign-event", "http-sign-event-cold",
+                 "nip46-sign-event-cold"):
         spectrum = results["runs"][name]["total"].get("percentiles_ms")
         if not spectrum:
             continue
@@ -226,7 +503,7 @@ def plot(results):
     axis.xaxis.set_major_formatter(FixedFormatter(["0 %", "50 %", "90 %", "99 %", "99.9 %", "99.99 %"]))
     axis.set_xlabel("percentile")
     axis.set_ylabel("latency (ms, log)")
-    axis.set_title(f"Latency by percentile, {results['cores']} cores, {results['date']} (loadgen, every reply checked)")
+    axis.set_title(f"Latency by percentile, closed loop, {results['cores']} cores, {results['date']} (every reply checked)")
     axis.grid(True, which="both", alpha=0.3)
     axis.legend(fontsize=8)
     figure.tight_layout()
@@ -253,8 +530,59 @@ def plot(results):
     figure.tight_layout()
     figure.savefig(os.path.join(DOCS, "bench/throughput.png"), dpi=110)
 
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    for axis, path, title in ((axes[0], "http", "HTTP sign_event"), (axes[1], "nip46", "NIP-46 sign_event via LocalRelay")):
+        runs = results["open_loop"][path]
+        offered = [float(runs[f]["configuration"].get("rate") or runs[f]["configuration"].get("nip46_rate")) for f in sorted(runs)]
+        for percentile, style in (("p50", "o-"), ("p99", "s--"), ("p99_9", "^:")):
+            axis.plot(offered, [float(runs[f]["total"].get("latency_ms", {}).get(percentile, "nan")) for f in sorted(runs)], style,
+                      label=percentile.replace("_", "."))
+        axis.set_yscale("log")
+        axis.set_xlabel("offered requests per second (open loop)")
+        axis.set_ylabel("latency from when due (ms, log)")
+        axis.set_title(title, fontsize=10)
+        axis.grid(True, which="both", alpha=0.3)
+        axis.legend(fontsize=8)
+    figure.suptitle(f"Latency against offered load, {results['cores']} cores, {results['date']}")
+    figure.tight_layout()
+    figure.savefig(os.path.join(DOCS, "bench/open-loop.png"), dpi=110)
+
+
+def summary_row(label, run, limit=None):
+    total = run["total"]
+    latency = total.get("latency_ms", {})
+    errors = sum(total["errors"].values())
+    ratio = f"{float(total['throughput_per_s']) / limit:.0%}" if limit else ""
+    config = run["configuration"]
+    shape = (f"{config.get('concurrency', '')} conn" if "concurrency" in config else "") + \
+            (" + " if "concurrency" in config and "apps" in config else "") + (f"{config['apps']} apps" if "apps" in config else "")
+    loop = config["loop"] + (f" {float(config.get('rate') or config.get('nip46_rate')):,.0f}/s" if config["loop"] == "open" else "")
+    return (f"| {label} | {shape}, {loop} | **{float(total['throughput_per_s']):,.0f}** | {latency.get('p50', '–')} | {latency.get('p90', '–')} | "
+            f"**{latency.get('p99', '–')}** | {latency.get('p99_9', '–')} | {latency.get('max', '–')} | {errors_text(total)} | {ratio} | "
+            f"{run.get('signer_cpu_us_per_request', '')} | {run.get('relay_cpu_us_per_request', '')} | {run['loadgen_cpu_us_per_request']} |")
+
+
+def errors_text(total):
+    errors = total["errors"]
+    if not errors:
+        return "0"
+    return ", ".join(f"{count} {code}" for code, count in sorted(errors.items()))
+
 
 def write_section(results):
+    path = os.path.join(DOCS, "performance.md")
+    with open(path) as f:
+        text = f.read()
+    section = section_text(results)
+    if BEGIN in text and END in text:
+        text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END):]
+    else:
+        text = text.rstrip("\n") + "\n\n## `make bench`\n\n" + section + "\n"
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def section_text(results):
     runs = results["runs"]
     raw_sign = 1e9 / float(results["crypto"]["schnorr_sign"]["ns_per_op"])
     raw_verify = 1e9 / float(results["crypto"]["schnorr_verify"]["ns_per_op"])
@@ -262,27 +590,14 @@ def write_section(results):
     cores = results["cores"]
     http_limit = raw_sign * cores
     nip46_limit = cores / (1 / raw_verify + 2 / raw_sign)
-
-    def row(name, label, limit=None):
-        run = runs[name]
-        total = run["total"]
-        latency = total.get("latency_ms", {})
-        errors = sum(total["errors"].values())
-        ratio = f"{float(total['throughput_per_s']) / limit:.0%}" if limit else ""
-        config = run["configuration"]
-        shape = (f"{config.get('concurrency', '')} conn" if "concurrency" in config else "") + \
-                (" + " if "concurrency" in config and "apps" in config else "") + (f"{config['apps']} apps" if "apps" in config else "")
-        loop = config["loop"] + (f" {config.get('rate') or config.get('nip46_rate')}/s" if config["loop"] == "open" else "")
-        return (f"| {label} | {shape}, {loop} | **{float(total['throughput_per_s']):,.0f}** | {latency.get('p50', '–')} | {latency.get('p90', '–')} | "
-                f"**{latency.get('p99', '–')}** | {latency.get('p99_9', '–')} | {latency.get('max', '–')} | {errors} | {ratio} | "
-                f"{run['loadgen_cpu_us_per_request']} |")
+    store = {"sqlite": "the embedded default (SQLite, file KEK)", "postgres": "PostgreSQL 15 on loopback (file KEK)"}[results["store"]]
 
     lines = [
         BEGIN,
         "",
-        f"Measured {results['date']} by `make bench` on {cores} cores ({results['machine']}); release builds; the load generator runs",
-        "on the same cores. Throughput counts only replies that passed their check; latency is from when a request was due",
-        "(open loop) or sent (closed loop) to its checked reply.",
+        f"Measured {results['date']} by `make bench` on {cores} cores ({results['machine']}) in {results['bench_minutes']} minutes; release",
+        f"builds; the server on {store}; the load generator runs on the same cores. Throughput counts only replies that",
+        "passed their check; latency is from when a request was due (open loop) or sent (closed loop) to its checked reply.",
         "",
         "| limit on this machine | per second |",
         "| --- | ---: |",
@@ -291,19 +606,21 @@ def write_section(results):
         f"| HTTP `sign_event` limit: one signature each, all {cores} cores | {http_limit:,.0f} |",
         f"| NIP-46 `sign_event` limit: a verify and two signatures each, all {cores} cores | {nip46_limit:,.0f} |",
         "",
-        "| scenario | load | requests/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors | of the limit | loadgen CPU µs/request |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-        row("http-sign-event", "HTTP `sign_event`", http_limit),
-        row("http-sign-event-open", "HTTP `sign_event`, open loop at 80 %", http_limit),
-        row("http-get-public-key", "HTTP `get_public_key`"),
-        row("http-nip44-encrypt", "HTTP `nip44_encrypt`"),
-        row("nip46-sign-event", "NIP-46 `sign_event` via LocalRelay", nip46_limit),
-        row("nip46-sign-event-open", "NIP-46 `sign_event`, open loop at 80 %", nip46_limit),
-        row("mixed", "mixed: HTTP 3:1:1 + NIP-46"),
-        row("http-sign-event-warm16", "HTTP `sign_event`, warm"),
-        row("http-sign-event-cold", "HTTP `sign_event`, cold: each request its authorization's first"),
-        row("nip46-sign-event-warm16", "NIP-46 `sign_event`, warm"),
-        row("nip46-sign-event-cold", "NIP-46 `sign_event`, cold"),
+        "CPU per request: the signer's over the whole run (warm-up included) divided by the requests its own metrics counted",
+        "over the same interval; LocalRelay's likewise, per NIP-46 request; the load generator's over the recorded window,",
+        "per recorded request.",
+        "",
+        "| scenario | load | requests/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors | of the limit | CPU µs/request: signer | relay | loadgen |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        summary_row("HTTP `sign_event`", runs["http-sign-event"], http_limit),
+        summary_row("HTTP `get_public_key`", runs["http-get-public-key"]),
+        summary_row("HTTP `nip44_encrypt`", runs["http-nip44-encrypt"]),
+        summary_row("NIP-46 `sign_event` via LocalRelay", runs["nip46-sign-event"], nip46_limit),
+        summary_row("mixed: HTTP 3:1:1 + NIP-46", runs["mixed"]),
+        summary_row("HTTP `sign_event`, warm", runs["http-sign-event-warm16"]),
+        summary_row("HTTP `sign_event`, cold: each request its authorization's first", runs["http-sign-event-cold"]),
+        summary_row("NIP-46 `sign_event`, warm", runs["nip46-sign-event-warm16"]),
+        summary_row("NIP-46 `sign_event`, cold", runs["nip46-sign-event-cold"]),
         "",
         "Against the goals:",
         "",
@@ -315,33 +632,128 @@ def write_section(results):
         return "met" if ok else "**not met**"
     http_rate, http_p99 = float(http["throughput_per_s"]), float(http["latency_ms"]["p99"])
     nip46_rate, nip46_p99 = float(nip46["throughput_per_s"]), float(nip46["latency_ms"]["p99"])
+    under_10ms = [run for run in results["sweep"].values() if float(run["total"]["latency_ms"]["p99"]) < 10]
+    if under_10ms:
+        best = max(under_10ms, key=lambda run: float(run["total"]["throughput_per_s"]))
+        best_rate, best_p99 = float(best["total"]["throughput_per_s"]), float(best["total"]["latency_ms"]["p99"])
+        connections = int(best["configuration"]["concurrency"])
+        both = (f"the most the concurrency sweep reached with p99 under 10 ms is {best_rate:,.0f}/s ({connections} "
+                f"connection{'s' if connections > 1 else ''}, p99 {best_p99} ms), {verdict(best_rate >= 10000)}")
+    else:
+        both = "no concurrency in the sweep kept p99 under 10 ms, **not met**"
     lines += [
-        f"- HTTP `sign_event` ≥ 10,000/s: {http_rate:,.0f}, {verdict(http_rate >= 10000)}; p99 < 10 ms: {http_p99} ms, {verdict(http_p99 < 10)}.",
+        f"- HTTP `sign_event` ≥ 10,000/s: {http_rate:,.0f} with 64 connections, {verdict(http_rate >= 10000)}; p99 < 10 ms: {http_p99} ms, "
+        f"{verdict(http_p99 < 10)}. Both at once: {both}.",
         f"- NIP-46 `sign_event` ≥ 3,000/s through a local relay: {nip46_rate:,.0f}, {verdict(nip46_rate >= 3000)}; "
-        f"p99 < 50 ms: {nip46_p99} ms, {verdict(nip46_p99 < 50)}.",
+        f"p99 < 50 ms: {nip46_p99} ms, {verdict(nip46_p99 < 50)}. {nip46_ceiling(runs['nip46-sign-event'], cores)}",
         f"- HTTP throughput ≥ 50 % of the raw single-signature rate ({raw_sign:,.0f}/s): {http_rate / raw_sign:.0%}, "
         f"{verdict(http_rate >= raw_sign / 2)}.",
         "",
-        "HTTP `sign_event` against concurrency (closed loop, " + ", ".join(
-            f"{c}: {float(results['sweep'][c]['total']['throughput_per_s']):,.0f}/s p99 {results['sweep'][c]['total']['latency_ms']['p99']} ms"
-            for c in sorted(results["sweep"], key=int)) + ").",
+        "HTTP `sign_event` against concurrency (closed loop):",
+        "",
+        "| connections | requests/s | p50 ms | p99 ms | p99.9 ms | signer CPU µs/request |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for concurrency in sorted(results["sweep"], key=int):
+        run = results["sweep"][concurrency]
+        total = run["total"]
+        latency = total["latency_ms"]
+        lines.append(f"| {concurrency} | {float(total['throughput_per_s']):,.0f} | {latency['p50']} | {latency['p99']} | {latency['p99_9']} | "
+                     f"{run.get('signer_cpu_us_per_request', '')} |")
+    lines += [
+        "",
+        "Open loop: requests due on a fixed schedule at a fraction of what the closed loop reached, latency counted from when each",
+        "was due (HTTP on 128 connections, NIP-46 from 64 apps):",
+        "",
+        "| path | offered/s | served/s | p50 ms | p90 ms | p99 ms | p99.9 ms | errors |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for path, label in (("http", "HTTP `sign_event`"), ("nip46", "NIP-46 `sign_event`")):
+        for fraction in sorted(results["open_loop"][path]):
+            run = results["open_loop"][path][fraction]
+            config, total = run["configuration"], run["total"]
+            latency = total.get("latency_ms", {})
+            offered = float(config.get("rate") or config.get("nip46_rate"))
+            lines.append(f"| {label} ({float(fraction):.0%}) | {offered:,.0f} | {float(total['throughput_per_s']):,.0f} | {latency.get('p50', '–')} | "
+                         f"{latency.get('p90', '–')} | {latency.get('p99', '–')} | {latency.get('p99_9', '–')} | {errors_text(total)} |")
+    if "scale" in results:
+        lines += scale_section(results["scale"], results["store"])
+    if "cluster" in results:
+        lines += cluster_section(results["cluster"])
+    lines += [
         "",
         "![Latency by percentile](bench/latency.png)",
         "",
         "![HTTP sign_event throughput and p99 against concurrency](bench/throughput.png)",
         "",
+        "![Latency against offered load, open loop](bench/open-loop.png)",
+        "",
         END,
     ]
-    path = os.path.join(DOCS, "performance.md")
-    with open(path) as f:
-        text = f.read()
-    section = "\n".join(lines)
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n## `make bench`\n\n" + section + "\n"
-    with open(path, "w") as f:
-        f.write(text)
+    return "\n".join(lines)
+
+
+def nip46_ceiling(run, cores):
+    """What the three processes' CPU per request allows on this machine's cores, and the signer alone."""
+    signer, relay, loadgen_cost = run.get("signer_cpu_us_per_request"), run.get("relay_cpu_us_per_request"), run["loadgen_cpu_us_per_request"]
+    if not signer or not relay:
+        return ""
+    together = cores * 1e6 / (float(signer) + float(relay) + float(loadgen_cost))
+    return (f"The signer spent {signer} µs of CPU per request, LocalRelay {relay} and the apps {loadgen_cost}: together "
+            f"{cores} cores allow about {together:,.0f}/s, the signer alone {cores * 1e6 / float(signer):,.0f}/s, the relay alone "
+            f"{cores * 1e6 / float(relay):,.0f}/s.")
+
+
+def scale_section(figures, store):
+    def latency(run, key):
+        return run["total"].get("latency_ms", {}).get(key, "–")
+    lines = [
+        "",
+        f"Scale, on {'PostgreSQL' if store == 'postgres' else 'SQLite'}: a fresh store filled by `signer seed` (one key per ten authorizations,",
+        "the built-in `full` policy), then `signer serve` started three times from a stopped process (the median start shown;",
+        "the store's pages are in the OS page cache). *Listening* is when it accepts connections; *ready* when `/healthz/ready`",
+        "answers 200, which waits for the active-bunker set to load in the background. Cold: each request is the first for",
+        "its authorization since the start (two store reads and two KEK unwraps); warm: the same authorizations again. One",
+        "request at a time over HTTP, so the figures are latencies, not queueing; NIP-46 from 16 apps through LocalRelay.",
+        "",
+        "| stored authorizations | seeding | store size | listening | ready | bunker set loaded in | RSS at ready | RSS after the runs (peak) "
+        "| HTTP cold p50 / p99 ms | HTTP warm p50 / p99 ms | NIP-46 cold p50 / p99 ms |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in figures:
+        rate = row["authorizations"] / row["seed_s"]
+        lines.append(
+            f"| {row['authorizations']:,} | {row['seed_s']} s ({rate:,.0f}/s) | {row['store_mib']:,} MiB | {row['listening_s'] * 1000:,.0f} ms | "
+            f"{row['ready_s'] * 1000:,.0f} ms | {row['bunker_load_ms']} ms ({row['bunkers']:,}) | {row['rss_ready_mib']:,.0f} MiB | "
+            f"{row['rss_after_mib']:,.0f} ({row['rss_peak_mib']:,.0f}) MiB | {latency(row['http_cold'], 'p50')} / {latency(row['http_cold'], 'p99')} | "
+            f"{latency(row['http_warm'], 'p50')} / {latency(row['http_warm'], 'p99')} | "
+            f"{latency(row['nip46_cold'], 'p50')} / {latency(row['nip46_cold'], 'p99')} |")
+    return lines
+
+
+def cluster_section(figures):
+    lines = [
+        "",
+        "Cluster: `signer serve` instances on one PostgreSQL database, one KEK file and one LocalRelay, with redis-server for the",
+        "ring, on these same 2 cores (so more instances cannot add throughput; the point is that the ring spreads the NIP-46",
+        "requests and none is answered twice). NIP-46: 64 apps, closed loop; each instance's share is what its own",
+        "`signer_nip46_requests_total` counted. HTTP: 64 connections spread evenly over the instances.",
+        "",
+        "| instances | NIP-46 requests/s | p50 / p99 ms | answered by each instance | replies that came twice | other errors | signers' CPU µs/request | HTTP `sign_event`/s | p50 / p99 ms | signers' CPU µs/request |",
+        "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in figures:
+        nip46, http = row["nip46"]["total"], row["http"]["total"]
+        duplicates = nip46["errors"].get("duplicate_reply", 0)
+        others = {code: count for code, count in nip46["errors"].items() if code != "duplicate_reply"}
+        answered = row["nip46_answered_by_instance"]
+        share = " / ".join(f"{count / max(1, sum(answered)):.0%}" for count in answered)
+        lines.append(
+            f"| {row['name']} | {float(nip46['throughput_per_s']):,.0f} | {nip46['latency_ms']['p50']} / {nip46['latency_ms']['p99']} | {share} | "
+            f"{duplicates} | {errors_text({'errors': others})} | {row['nip46'].get('signer_cpu_us_per_request', '')} | "
+            f"{float(http['throughput_per_s']):,.0f} | {http['latency_ms']['p50']} / {http['latency_ms']['p99']} | "
+            f"{row['http'].get('signer_cpu_us_per_request', '')} |")
+    return lines
 
 
 if __name__ == "__main__":

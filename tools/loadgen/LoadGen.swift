@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Metrics
 import NostrCrypto
+import Synchronization
 
 /// `loadgen`: load for a running `signer serve`, over the HTTP RPC and over NIP-46 through a relay. Figures only;
 /// `make bench` runs it and writes docs/performance.md.
@@ -170,6 +171,12 @@ struct LoadGen: AsyncParsableCommand {
             let duration = Duration.milliseconds(Int64(self.duration * 1000))
             let cpuBefore = OwnCPU.seconds()
             let start = ContinuousClock.now + .milliseconds(nip46 == nil ? 0 : 1500)
+            // loadgen's own CPU is counted over the recorded window, as the requests it is divided by are.
+            let cpuAtMeasuredStart = Mutex<Double?>(nil)
+            let sampler = Task {
+                try await Task.sleep(until: start + warmup, clock: .continuous)
+                cpuAtMeasuredStart.withLock { $0 = OwnCPU.seconds() }
+            }
             let lanes = try await withThrowingTaskGroup(of: [LaneOutcome].self) { group in
                 if let http {
                     let schedule = Schedule(rate: self.rate, warmup: warmup, duration: duration, start: start)
@@ -181,7 +188,8 @@ struct LoadGen: AsyncParsableCommand {
                 }
                 return try await group.reduce(into: []) { $0 += $1 }
             }
-            let cpu = OwnCPU.seconds() - cpuBefore
+            sampler.cancel()
+            let cpu = OwnCPU.seconds() - (cpuAtMeasuredStart.withLock { $0 } ?? cpuBefore)
             // A cold run ends when its authorizations are used up, which may be before the duration.
             let measured = min(duration, (start + warmup).duration(to: .now))
             let report = await Report.build(from: lanes, measured: measured)
@@ -196,6 +204,7 @@ struct LoadGen: AsyncParsableCommand {
             if nip46 != nil {
                 configuration["apps"] = .number(String(self.target.apps))
                 configuration["relay"] = .string(self.target.relay!)
+                configuration["timeout_s"] = .number(String(self.timeout))
             }
             if let rate = self.rate { configuration["rate"] = .number(String(rate)) }
             if let rate = self.nip46Rate { configuration["nip46_rate"] = .number(String(rate)) }
