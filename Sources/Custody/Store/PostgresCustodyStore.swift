@@ -390,7 +390,8 @@ public final class PostgresCustodyStore: CustodyStore {
     }
 
     public func activeBunkerPublicKeys(after cursor: String?, limit: Int) async throws -> [String] {
-        // Lowercase hex of one length sorts the same in every collation, so the unique index serves the cursor.
+        // Lowercase hex of one length sorts the same in every collation, so the partial index of active bunker keys
+        // (migration 0002) serves the cursor and the order.
         try await self.rows(
             """
             SELECT bunker_public_key FROM authorizations

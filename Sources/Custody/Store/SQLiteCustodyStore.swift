@@ -188,10 +188,12 @@ public final class SQLiteCustodyStore: CustodyStore {
         do {
             try await self.transaction {
                 for chunk in keys.chunks(of: Self.rowsPerStatement(columns: 6)) {
-                    try await self.insertRows("keys", columns: Self.keyColumns, count: 6, rows: chunk.count, chunk.flatMap(Self.binds))
+                    try await self.insertRows("keys", columns: Self.keyColumns, columnCount: 6, rows: chunk.count, chunk.flatMap(Self.binds))
                 }
                 for chunk in authorizations.chunks(of: Self.rowsPerStatement(columns: 16)) {
-                    try await self.insertRows("authorizations", columns: Self.authorizationColumns, count: 16, rows: chunk.count, chunk.flatMap(Self.binds))
+                    try await self.insertRows(
+                        "authorizations", columns: Self.authorizationColumns, columnCount: 16, rows: chunk.count, chunk.flatMap(Self.binds)
+                    )
                 }
             }
         } catch let error as SQLiteError where error.isConstraintViolation {
@@ -200,9 +202,9 @@ public final class SQLiteCustodyStore: CustodyStore {
     }
 
     /// One multi-row INSERT; constraint violations stay `SQLiteError`s for the caller to describe.
-    private func insertRows(_ table: String, columns: String, count: Int, rows: Int, _ binds: [SQLiteData]) async throws {
+    private func insertRows(_ table: String, columns: String, columnCount: Int, rows: Int, _ binds: [SQLiteData]) async throws {
         do {
-            _ = try await self.connection.query("INSERT INTO \(table) (\(columns)) VALUES \(Self.placeholders(rows: rows, columns: count))", binds)
+            _ = try await self.connection.query("INSERT INTO \(table) (\(columns)) VALUES \(Self.placeholders(rows: rows, columns: columnCount))", binds)
         } catch let error as SQLiteError where error.isConstraintViolation {
             throw error
         } catch {
