@@ -6,7 +6,7 @@ import Synchronization
 /// and deleted with their keys (in a cluster, the broadcast applies other instances' changes).
 ///
 /// It holds a 64-bit fingerprint of each key (its first 8 bytes), not the key: 1,000,000 authorizations cost about
-/// 17 MB instead of the ~200 MB a set of parsed public keys takes, and loading parses nothing. A stranger's key
+/// 17 MB instead of the ~200 MB a set of parsed public keys would take, and loading parses nothing. A stranger's key
 /// that shares a fingerprint with one of ours only costs the store read this set exists to spare; our own bunker
 /// keys are random, so two of them share one with a probability of about n² / 2⁶⁵ (3 × 10⁻⁸ for a million), and
 /// revoking one of such a pair would leave the other unknown until the next load.
