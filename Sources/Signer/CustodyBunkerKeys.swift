@@ -22,10 +22,7 @@ struct CustodyBunkerKeys: BunkerKeys {
 
     /// Until the set has loaded (in the background after start-up), every bunker may be ours: the store decides, so a
     /// request that arrives in the first seconds is answered rather than dropped.
-    func isKnownBunker(_ bunker: PublicKey) -> Bool {
-        let bunkers = self.custodian.activeBunkers
-        return bunkers.contains(bunker) || !bunkers.isLoaded
-    }
+    func isKnownBunker(_ bunker: PublicKey) -> Bool { self.custodian.activeBunkers.mayBeActive(bunker) }
 
     func session(for bunker: PublicKey) async throws -> (any BunkerSession)? {
         try await self.custodian.unlock(bunkerPublicKey: bunker).map(CustodySession.init)

@@ -64,9 +64,10 @@ def wait_until(predicate, seconds, what):
     sys.exit(f"bench: {what} did not happen within {seconds} s")
 
 
-def metric_sum(text, name):
-    """The sum of every sample of `name` in a Prometheus exposition."""
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + "{") or line.startswith(name + " "))
+def metric_sum(text, prefix):
+    """The sum of every sample in a Prometheus exposition whose line starts with `prefix` (a name, or a name and
+    the start of its labels)."""
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix))
 
 
 class Server:
@@ -197,10 +198,7 @@ def cpu_seconds(pid):
 def served(server):
     """Requests a signer has answered over HTTP and over NIP-46, by its own counters."""
     text = server.metrics()
-
-    def total(prefix):
-        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix))
-    return total('signer_http_requests_total{route="/api/nostr"'), total("signer_nip46_requests_total{")
+    return metric_sum(text, 'signer_http_requests_total{route="/api/nostr"'), metric_sum(text, "signer_nip46_requests_total{")
 
 
 RELAY = {}
@@ -230,6 +228,7 @@ def loadgen(args, env, label, servers=()):
         if nip46:
             # The relay carries NIP-46 only: its cost per NIP-46 request.
             report["relay_cpu_us_per_request"] = round((cpu_seconds(RELAY["pid"]) - relay_before) * 1e6 / nip46, 1)
+            report["nip46_answered_by_instance"] = [a[1][1] - b[1][1] for a, b in zip(after, before)]
     return report
 
 
@@ -453,16 +452,14 @@ def cluster(work, relay, admin_token, env, postgres, timing):
                 if not os.path.exists(fixture):
                     subprocess.run([LOADGEN, "setup", "--server", servers[0].url, "--relay", relay, "--authorizations", "64", "--apps", "64",
                                     "--fixture", fixture], env=env, check=True)
-                before = [metric_sum(server.metrics(), "signer_nip46_requests_total") for server in servers]
                 nip46 = loadgen(["--scenario", "nip46-sign-event", "--fixture", fixture, "--apps", "64", "--server", servers[0].url,
                                  "--relay", relay, "--duration", timing["seconds"], "--warmup", timing["warmup"], "--label", f"instances={count}",
                                  "--label", f"redis={'yes' if clustered else 'no'}"], env, f"cluster-{index}-nip46", servers)
-                answered = [metric_sum(server.metrics(), "signer_nip46_requests_total") - b for server, b in zip(servers, before)]
                 http = loadgen(["--scenario", "http-sign-event", "--fixture", fixture, "--concurrency", "64",
                                 "--server", ",".join(server.url for server in servers), "--duration", timing["seconds"],
                                 "--warmup", timing["warmup"], "--label", f"instances={count}"], env, f"cluster-{index}-http", servers)
                 figures.append({"name": name, "instances": count, "redis": clustered, "nip46": nip46, "http": http,
-                                "nip46_answered_by_instance": answered})
+                                "nip46_answered_by_instance": nip46["nip46_answered_by_instance"]})
             finally:
                 for server in reversed(servers):
                     server.stop()

@@ -12,11 +12,11 @@ struct HTTPConnectionError: Error, CustomStringConvertible {
     let description: String
 }
 
-/// One keep-alive HTTP/1.1 connection with one request in flight, on SwiftNIO's `NIOAsyncChannel`.
+/// One keep-alive HTTP/1.1 connection with one request in flight, on SwiftNIO's `NIOAsyncChannel`: the admin calls
+/// of `loadgen setup` (the load itself goes through ``HTTPLane``, which costs less per request).
 ///
-/// A load generator must cost little CPU next to the server it measures on the same cores, so this is the bare
-/// protocol: no pool, no redirects, no decompression. It lives inside ``HTTPConnection/withConnection(to:_:)``, which
-/// owns the channel and closes it.
+/// The bare protocol: no pool, no redirects, no decompression. It lives inside
+/// ``HTTPConnection/withConnection(to:_:)``, which owns the channel and closes it.
 final class HTTPConnection {
     typealias Channel = NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>
 

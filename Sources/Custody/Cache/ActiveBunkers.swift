@@ -34,6 +34,11 @@ public final class ActiveBunkers: Sendable {
     /// Whether a load has completed; before that, ``contains(_:)`` answers only for keys added since start-up.
     public var isLoaded: Bool { self.state.withLock { $0.isLoaded } }
     public func contains(_ key: PublicKey) -> Bool { self.state.withLock { $0.fingerprints.contains(Self.fingerprint(key)) } }
+    /// Whether `key` may be an active bunker: held, or not known yet because no load has completed (the store
+    /// decides then). One lock, for the check every incoming NIP-46 event makes.
+    public func mayBeActive(_ key: PublicKey) -> Bool {
+        self.state.withLock { !$0.isLoaded || $0.fingerprints.contains(Self.fingerprint(key)) }
+    }
     /// Distinct fingerprints held: the number of active bunkers, but for fingerprint collisions.
     public var count: Int { self.state.withLock { $0.fingerprints.count } }
     public func insert(_ key: PublicKey) { self.change(Self.fingerprint(key), isActive: true) }

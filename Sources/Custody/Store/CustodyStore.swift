@@ -64,18 +64,6 @@ public protocol CustodyStore: Sendable {
     func close() async throws
 }
 
-extension CustodyStore {
-    /// Every active bunker key, in ascending order, read a page at a time.
-    public func activeBunkerPublicKeys(pageSize: Int = 10_000) async throws -> [String] {
-        var keys: [String] = []
-        while true {
-            let page = try await self.activeBunkerPublicKeys(after: keys.last, limit: pageSize)
-            keys += page
-            if page.count < pageSize { return keys }
-        }
-    }
-}
-
 /// A position in ``CustodyStore/sealedSecrets(after:limit:)``: keys first, then authorizations, each by id.
 public struct SealedSecretCursor: Sendable, Hashable {
     public let table: SealedSecretRow.Table

@@ -121,7 +121,7 @@ public final class SQLiteCustodyStore: CustodyStore {
     public func insertKey(_ key: KeyRecord) async throws {
         try await self.serial {
             do {
-                _ = try await self.connection.query("INSERT INTO keys (\(Self.keyColumns)) VALUES (?, ?, ?, ?, ?, ?)", Self.binds(key))
+                _ = try await self.connection.query("INSERT INTO keys (\(Self.keyColumns)) VALUES \(Self.placeholders(rows: 1, columns: 6))", Self.binds(key))
             } catch let error as SQLiteError where error.isConstraintViolation {
                 throw CustodyError(.conflict, "a live key with this id or public key already exists")
             } catch {
@@ -181,7 +181,7 @@ public final class SQLiteCustodyStore: CustodyStore {
         }
     }
 
-    /// Rows per multi-row INSERT when seeding: within SQLite's oldest limit of 999 bound parameters.
+    /// Rows per multi-row INSERT (audit batches, seeding): within SQLite's oldest limit of 999 bound parameters.
     static func rowsPerStatement(columns: Int) -> Int { 999 / columns }
 
     public func insertBatch(keys: [KeyRecord], authorizations: [AuthorizationRecord]) async throws {
@@ -413,18 +413,13 @@ public final class SQLiteCustodyStore: CustodyStore {
 
     // MARK: Audit
 
-    /// Rows per INSERT: 9 parameters each stays under SQLite's oldest limit of 999 bound parameters.
-    static let auditRowsPerStatement = 100
-
     public func appendAudit(_ records: [AuditRecord]) async throws {
         guard !records.isEmpty else { return }
         // A few multi-row statements per batch: each statement is a trip through SQLiteNIO's thread, and one per
         // record cost more than the signatures they describe under load.
         try await self.transaction {
-            var start = records.startIndex
-            while start < records.endIndex {
-                let chunk = records[start..<min(start + Self.auditRowsPerStatement, records.endIndex)]
-                let placeholders = Array(repeating: "(?, ?, ?, ?, ?, ?, ?, ?, ?)", count: chunk.count).joined(separator: ", ")
+            for chunk in records.chunks(of: Self.rowsPerStatement(columns: 9)) {
+                let placeholders = Self.placeholders(rows: chunk.count, columns: 9)
                 var binds: [SQLiteData] = []
                 binds.reserveCapacity(chunk.count * 9)
                 for record in chunk {
@@ -438,7 +433,6 @@ public final class SQLiteCustodyStore: CustodyStore {
                         + placeholders,
                     binds
                 )
-                start += chunk.count
             }
         }
     }
